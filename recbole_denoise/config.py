@@ -1,0 +1,78 @@
+"""recbole_denoise.config
+##########################
+A RecBole ``Config`` that layers this package's yaml files over RecBole's own.
+
+Order, later wins: RecBole's ``overall.yaml`` / model / dataset yaml, then this
+package's ``properties/overall.yaml``, ``properties/model/<Model>.yaml``,
+``properties/dataset/<dataset>.yaml``, then the ``<dataset>.yaml`` a converter wrote
+beside the atomic files, then the user's config files, dict and command line.
+"""
+
+import os
+from pathlib import Path
+
+from recbole.config.configurator import Config as RecBoleConfig
+
+from recbole_denoise.utils import get_model, properties_dir, find_dataset_dir
+
+
+class Config(RecBoleConfig):
+    """RecBole's configurator, extended with this package's properties and models."""
+
+    def _get_model_and_dataset(self, model, dataset):
+        if model is None:
+            model = self.external_config_dict.get("model")
+            if model is None:
+                raise KeyError(
+                    "model must be given in one of: model argument, config file, "
+                    "config dict, or command line (--model=NAME)"
+                )
+        if isinstance(model, str):
+            model_name, model_class = model, get_model(model)
+        else:
+            model_name, model_class = model.__name__, model
+
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset")
+            if dataset is None:
+                raise KeyError(
+                    "dataset must be given in one of: dataset argument, config file, "
+                    "config dict, or command line (--dataset=NAME)"
+                )
+        return model_name, model_class, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        props = properties_dir()
+        for path in (
+            props / "overall.yaml",
+            props / "model" / f"{model}.yaml",
+            props / "dataset" / f"{dataset}.yaml",
+        ):
+            if path.is_file():
+                self._update_internal_config_dict(str(path))
+        converted_yaml = self._converted_dataset_yaml(dataset)
+        if converted_yaml is not None:
+            self._update_internal_config_dict(str(converted_yaml))
+        # a model yaml must not change what RecBole derived from the class itself
+        self.internal_config_dict["MODEL_TYPE"] = model_class.type
+
+    def _converted_dataset_yaml(self, dataset):
+        """The ``<dataset>.yaml`` a converter wrote next to the atomic files, if any."""
+        data_path = self.external_config_dict.get(
+            "data_path", self.internal_config_dict.get("data_path", "dataset/")
+        )
+        dataset_dir = find_dataset_dir(data_path, dataset)
+        if dataset_dir is None:
+            return None
+        path = Path(dataset_dir) / f"{dataset}.yaml"
+        return path if path.is_file() else None
+
+    def _set_default_parameters(self):
+        # Resolve a bundled dataset before RecBole joins data_path and dataset name.
+        if self.dataset != "ml-100k":
+            data_path = self.final_config_dict.get("data_path", "dataset/")
+            dataset_dir = find_dataset_dir(data_path, self.dataset)
+            if dataset_dir is not None:
+                self.final_config_dict["data_path"] = os.path.dirname(dataset_dir)
+        super()._set_default_parameters()

@@ -1,0 +1,20 @@
+from recbole_denoise.loss.denoising import (
+    PAIRWISE_LOSSES,
+    POINTWISE_LOSSES,
+    DenoisedLoss,
+    bce,
+    bpr,
+    denoised_pairwise_loss,
+    denoised_pointwise_loss,
+    reweighted_bce,
+    reweighted_bpr,
+    reweighting_weights,
+    truncated_bce,
+    truncated_bpr,
+)
+from recbole_denoise.loss.schedule import DropRateSchedule
+from recbole_denoise.loss.modules import (
+    DenoisingPairwiseLoss,
+    DenoisingPointwiseLoss,
+    LossRecord,
+)

@@ -1,0 +1,114 @@
+"""recbole_denoise.quick_start
+###############################
+``run_recbole_denoise`` and ``objective_function``: RecBole's quick start with this
+package's config, registry, datasets and trainers.
+"""
+
+import logging
+import sys
+from logging import getLogger
+
+from recbole.utils import get_environment, init_logger, init_seed, set_color
+
+from recbole_denoise.config import Config
+from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer
+
+
+def _prepare(config):
+    """Dataset, dataloaders, model and trainer for ``config`` (seeded as RecBole does)."""
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"], config)(config, model)
+    if config["resume_file"]:
+        trainer.resume_checkpoint(config["resume_file"])
+    return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def _result(config, trainer, best_valid_score, best_valid_result, test_result):
+    result = {
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+    history = getattr(getattr(trainer, "diagnostics", None), "history", None)
+    if history:
+        result["denoising"] = history[-1]
+    return result
+
+
+def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    r"""Train and test a model, like RecBole's ``run_recbole``.
+
+    Args:
+        model (str): model name, of this package or of RecBole.
+        dataset (str): dataset name (``dataset/<name>/`` or ``ml-100k``).
+        config_file_list (list of str): yaml files layered over the defaults.
+        config_dict (dict): parameters layered over the files.
+        saved (bool): save the best model and test with it.
+
+    Returns:
+        dict: RecBole's result dict (``best_valid_score``, ``valid_score_bigger``,
+        ``best_valid_result``, ``test_result``), plus ``denoising``, the last epoch's
+        drop diagnostics, when the ``DenoiseTrainer`` ran.
+    """
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    dataset, (train_data, valid_data, test_data), model, trainer = _prepare(config)
+    logger.info(dataset)
+    logger.info(model)
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = _result(config, trainer, best_valid_score, best_valid_result, test_result)
+    if "denoising" in result:
+        logger.info(set_color("denoising (last epoch)", "yellow") + f": {result['denoising']}")
+    return result
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    r"""One trial for ``recbole.trainer.HyperTuning`` and for Ray Tune.
+
+    Same contract as RecBole's ``objective_function``: returns ``model``,
+    ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result`` and
+    ``test_result``. Inside a Ray Tune trial it also reports the test metrics and
+    the best validation score to Tune.
+    """
+    config = Config(config_dict=config_dict, config_file_list=config_file_list)
+    init_seed(config["seed"], config["reproducibility"])
+    logger = getLogger()
+    for handler in logger.handlers[:]:
+        logger.removeHandler(handler)
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+    _, (train_data, valid_data, test_data), _, trainer = _prepare(config)
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    _report_to_tune(best_valid_score, test_result)
+    result = _result(config, trainer, best_valid_score, best_valid_result, test_result)
+    result["model"] = config["model"]
+    return result
+
+
+def _report_to_tune(best_valid_score, test_result):
+    """Report to Ray Tune when running inside a Tune trial; a no-op elsewhere."""
+    try:
+        from ray.air import session
+    except ImportError:
+        return
+    if session.get_trial_name() is None:
+        return
+    session.report({"best_valid_score": float(best_valid_score), **dict(test_result)})

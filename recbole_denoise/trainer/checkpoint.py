@@ -1,0 +1,168 @@
+"""Checkpoints that load under ``torch.load(weights_only=True)`` (torch >= 2.6).
+
+RecBole 1.2.1 pickles its whole ``Config`` into every checkpoint, so on torch >= 2.6
+``Trainer.evaluate(load_best_model=True)`` fails (``weights_only`` became the
+default). Instead of switching that safety off for the user's process, the trainers
+of this package save the config as plain values, and load with ``weights_only=True``.
+"""
+
+import enum
+import inspect
+import os
+
+import numpy as np
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+
+from recbole_denoise.utils import load_checkpoint
+
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def plain_value(value):
+    """``value`` as tensors / primitives / lists / dicts only (weights_only-safe)."""
+    if isinstance(value, np.generic):  # before the plain types: np.float64 is a float
+        return value.item()
+    if isinstance(value, _PLAIN_TYPES) or isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {str(key): plain_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain_value(item) for item in value]
+    return str(value)
+
+
+def plain_config(config):
+    """The final config of a RecBole ``Config`` as a plain dict."""
+    return plain_value(dict(config.final_config_dict))
+
+
+def resume_file_for(saved_model_file):
+    root, ext = os.path.splitext(saved_model_file)
+    return f"{root}-resume{ext or '.pth'}"
+
+
+class SafeCheckpointMixin:
+    """Mix into any RecBole trainer: safe checkpoints, resumable training.
+
+    - the best model (RecBole's ``saved_model_file``) and, after every validation, a
+      resume point (``<saved_model_file>-resume.pth``) are written without pickled
+      objects;
+    - ``evaluate(load_best_model=True)`` and ``resume_checkpoint`` load them with
+      ``weights_only=True``; a foreign pickled checkpoint loads only when the config
+      sets ``trust_pickled_checkpoint: True``;
+    - subclasses add their own state through ``extra_checkpoint_state`` and
+      ``restore_extra_checkpoint_state``.
+    """
+
+    def extra_checkpoint_state(self):
+        return {}
+
+    def restore_extra_checkpoint_state(self, checkpoint):
+        pass
+
+    def _checkpoint_state(self, epoch):
+        state = {
+            "config": plain_config(self.config),
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": plain_value(self.best_valid_score),
+            "state_dict": self.model.state_dict(),
+            "other_parameter": plain_value(self.model.other_parameter()),
+            "optimizer": self.optimizer.state_dict(),
+            "best_model_file": self.saved_model_file,
+        }
+        state.update(self.extra_checkpoint_state())
+        return state
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        torch.save(self._checkpoint_state(epoch), saved_model_file)
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+    def save_resume_point(self, epoch):
+        """Everything needed to continue training after ``epoch``."""
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        torch.save(self._checkpoint_state(epoch), resume_file_for(self.saved_model_file))
+
+    def _load(self, path):
+        return load_checkpoint(
+            path, device=self.device, trust_pickle=bool(self.config["trust_pickled_checkpoint"])
+        )
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True,
+            show_progress=False, callback_fn=None):
+        def after_validation(epoch_idx, valid_score):
+            if saved:
+                self.save_resume_point(epoch_idx)
+            if callback_fn is not None:
+                callback_fn(epoch_idx, valid_score)
+
+        parent_fit = super().fit
+        if "callback_fn" not in inspect.signature(parent_fit).parameters:
+            # RecBole's pre-training trainers take no callback: best model only
+            return parent_fit(train_data, valid_data, verbose=verbose, saved=saved,
+                              show_progress=show_progress)
+        return parent_fit(
+            train_data, valid_data, verbose=verbose, saved=saved,
+            show_progress=show_progress, callback_fn=after_validation,
+        )
+
+    def resume_checkpoint(self, resume_file):
+        """Continue training from a best-model file or a ``-resume.pth`` file."""
+        checkpoint = self._load(str(resume_file))
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        # keep writing the best model where the interrupted run wrote it
+        self.saved_model_file = checkpoint.get("best_model_file") or str(resume_file)
+        saved_model = checkpoint["config"]["model"]
+        if str(saved_model).lower() != self.config["model"].lower():
+            raise ValueError(
+                f"checkpoint {resume_file} is of model {saved_model}, "
+                f"not of {self.config['model']}"
+            )
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.restore_extra_checkpoint_state(checkpoint)
+        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not eval_data:
+            return
+        if load_best_model:
+            checkpoint_file = model_file or self.saved_model_file
+            checkpoint = self._load(checkpoint_file)
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+        return super().evaluate(
+            eval_data, load_best_model=False, model_file=None, show_progress=show_progress
+        )
+
+
+_SAFE_CLASSES = {}
+
+
+def with_safe_checkpoints(trainer_class):
+    """``trainer_class`` with ``SafeCheckpointMixin`` mixed in (one class per input).
+
+    RecBole's decision-tree trainers save no torch checkpoints and are returned as is.
+    """
+    if issubclass(trainer_class, SafeCheckpointMixin) or not issubclass(trainer_class, Trainer):
+        return trainer_class
+    if trainer_class not in _SAFE_CLASSES:
+        _SAFE_CLASSES[trainer_class] = type(
+            trainer_class.__name__, (SafeCheckpointMixin, trainer_class), {}
+        )
+    return _SAFE_CLASSES[trainer_class]

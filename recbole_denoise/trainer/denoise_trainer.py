@@ -1,0 +1,120 @@
+"""Adaptive Denoising Training (ADT, Wang et al., WSDM 2021) as a RecBole trainer."""
+
+import os
+
+from recbole.model.loss import BPRLoss
+from recbole.trainer import Trainer
+from recbole.utils import InputType, set_color
+from torch import nn
+
+from recbole_denoise.loss import (
+    PAIRWISE_LOSSES,
+    POINTWISE_LOSSES,
+    DenoisingPairwiseLoss,
+    DenoisingPointwiseLoss,
+    DropRateSchedule,
+)
+from recbole_denoise.trainer.checkpoint import SafeCheckpointMixin
+from recbole_denoise.trainer.diagnostics import DenoisingDiagnostics
+
+# RecBole's own loss modules that have a denoising stand-in
+_REPLACEABLE = {
+    nn.BCEWithLogitsLoss: lambda cfg: DenoisingPointwiseLoss(inputs="logits"),
+    nn.BCELoss: lambda cfg: DenoisingPointwiseLoss(inputs="probabilities"),
+    BPRLoss: lambda cfg: DenoisingPairwiseLoss(),
+}
+
+
+def install_denoising_loss(model, loss_type, beta):
+    """Find the model's loss module, replacing RecBole's with a denoising one.
+
+    A model of this package owns a ``DenoisingPointwiseLoss`` or
+    ``DenoisingPairwiseLoss`` already. For RecBole's models the one child module that
+    is a ``BCEWithLogitsLoss``, ``BCELoss`` or ``BPRLoss`` is swapped for the
+    equivalent denoising module, so the model's own ``calculate_loss`` (and any
+    regulariser it adds) runs unchanged.
+    """
+    own = [m for m in model.modules() if isinstance(m, (DenoisingPointwiseLoss, DenoisingPairwiseLoss))]
+    if not own:
+        candidates = [
+            (name, module) for name, module in model.named_children()
+            if type(module) in _REPLACEABLE
+        ]
+        if len(candidates) != 1:
+            found = ", ".join(f"{name}: {type(m).__name__}" for name, m in candidates) or "none"
+            raise ValueError(
+                f"{type(model).__name__} cannot be trained with loss_type={loss_type}: "
+                f"the DenoiseTrainer needs exactly one BCEWithLogitsLoss, BCELoss or "
+                f"BPRLoss attribute on the model (found {found})"
+            )
+        name, module = candidates[0]
+        setattr(model, name, _REPLACEABLE[type(module)](None))
+        own = [getattr(model, name)]
+    if len(own) != 1:
+        raise ValueError(f"{type(model).__name__} owns {len(own)} denoising losses; expected 1")
+    loss_module = own[0]
+    allowed = POINTWISE_LOSSES if loss_module.kind == "pointwise" else PAIRWISE_LOSSES
+    if loss_type not in allowed:
+        raise ValueError(
+            f"{type(model).__name__} is a {loss_module.kind} model: loss_type must be one "
+            f"of {sorted(allowed)}, got {loss_type!r}"
+        )
+    loss_module.loss_type = loss_type
+    loss_module.beta = beta
+    return loss_module
+
+
+class DenoiseTrainer(SafeCheckpointMixin, Trainer):
+    r"""RecBole ``Trainer`` that trains with the ADT losses and reports what they drop.
+
+    ``loss_type``: ``CE`` (normal training), ``TCE`` (truncated, ADT eq. 2-3), ``RCE``
+    (reweighted, eq. 4-6) for pointwise models; ``BPR``, ``TBPR``, ``RBPR`` for
+    pairwise ones. The drop rate follows ``DropRateSchedule(drop_rate, num_gradual)``
+    over the global iteration, which a resumed training restores.
+
+    When the training interactions carry the clean flag (``clean_field``), every
+    epoch logs and appends to ``<saved_model_file>-denoising.csv`` the drop
+    precision / recall against the known false positives and the mean loss of clean
+    and false-positive interactions (``DenoisingDiagnostics``).
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.loss_type = config["loss_type"]
+        self.clean_field = config["clean_field"]
+        self.schedule = DropRateSchedule(config["drop_rate"], config["num_gradual"])
+        self.loss_module = install_denoising_loss(model, self.loss_type, config["beta"])
+        self.global_step = 0
+        root, _ = os.path.splitext(self.saved_model_file)
+        self.diagnostics = DenoisingDiagnostics(f"{root}-denoising.csv")
+
+    def _denoised_loss(self, interaction):
+        self.loss_module.drop_rate = self.schedule(self.global_step)
+        loss = self.model.calculate_loss(interaction)
+        record = self.loss_module.last
+        if record.clean is None and self.clean_field in interaction:
+            flags = interaction[self.clean_field]
+            if len(flags) == len(record.result.per_sample):
+                record = record._replace(clean=flags)
+        self.diagnostics.update(record)
+        self.global_step += 1
+        return loss
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        loss = super()._train_epoch(
+            train_data, epoch_idx, loss_func=loss_func or self._denoised_loss,
+            show_progress=show_progress,
+        )
+        row = self.diagnostics.end_epoch(epoch_idx, self.schedule(self.global_step))
+        if row["positives"] > 0 and row["false_positives"] + row["dropped"] > 0:
+            self.logger.info(
+                set_color(f"epoch {epoch_idx} denoising", "green") + ": "
+                + DenoisingDiagnostics.format(row)
+            )
+        return loss
+
+    def extra_checkpoint_state(self):
+        return {"global_step": self.global_step}
+
+    def restore_extra_checkpoint_state(self, checkpoint):
+        self.global_step = int(checkpoint.get("global_step", 0))

@@ -1,0 +1,205 @@
+"""recbole_denoise.utils
+#########################
+Registry and plumbing: look in this package first, then fall back to RecBole, so the
+two feel like one library (the pattern of RecBole-GNN's ``utils``).
+"""
+
+import importlib
+import os
+from logging import getLogger
+from pathlib import Path
+
+import torch
+from recbole.data.utils import create_dataset as create_recbole_dataset
+from recbole.utils import ModelType, set_color
+from recbole.utils import get_model as get_recbole_model
+from recbole.utils import get_trainer as get_recbole_trainer
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+MODEL_SUBMODULES = ("general_recommender", "context_aware_recommender")
+
+# loss_type values that the DenoiseTrainer understands (see recbole_denoise.loss)
+DENOISE_LOSS_TYPES = ("CE", "TCE", "RCE", "BPR", "TBPR", "RBPR")
+
+
+def properties_dir():
+    """The ``properties/`` folder: inside the installed package, or at the repo root."""
+    for candidate in (PACKAGE_DIR / "properties", PACKAGE_DIR.parent / "properties"):
+        if (candidate / "overall.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"recbole_denoise cannot find its properties/overall.yaml under {PACKAGE_DIR} "
+        f"or {PACKAGE_DIR.parent}; reinstall the package"
+    )
+
+
+def bundled_dataset_dirs():
+    """Folders that hold datasets shipped with the package (repo root or installed)."""
+    return [PACKAGE_DIR / "dataset", PACKAGE_DIR.parent / "dataset"]
+
+
+def find_dataset_dir(data_path, dataset):
+    """``<data_path>/<dataset>`` if it exists, else a bundled copy, else ``None``."""
+    user_dir = Path(data_path) / dataset
+    if user_dir.is_dir():
+        return str(user_dir)
+    for root in bundled_dataset_dirs():
+        if (root / dataset).is_dir():
+            return str(root / dataset)
+    return None
+
+
+def _find_module(package, submodules, name):
+    for submodule in submodules:
+        module_path = ".".join([package, submodule, name.lower()])
+        if importlib.util.find_spec(module_path) is not None:
+            return importlib.import_module(module_path)
+    return None
+
+
+def get_model(model_name):
+    """Model class by name: this package's models first, then RecBole's."""
+    module = _find_module("recbole_denoise.model", MODEL_SUBMODULES, model_name)
+    if module is not None:
+        return getattr(module, model_name)
+    try:
+        return get_recbole_model(model_name)
+    except (ValueError, ImportError) as error:
+        # RecBole's lookup imports its optional lightgbm / xgboost wrappers on the way
+        raise ValueError(
+            f"model [{model_name}] is neither a recbole_denoise model nor a RecBole "
+            f"model ({type(error).__name__}: {error})"
+        ) from error
+
+
+def get_trainer(model_type, model_name, config=None):
+    """Trainer class by model name and type: this package's, then RecBole's.
+
+    Order: ``recbole_denoise.trainer.<Model>Trainer``; the ``DenoiseTrainer`` for a
+    general or context-aware model trained with an ADT ``loss_type`` (CE, TCE, RCE,
+    BPR, TBPR, RBPR) that RecBole gives no trainer of its own; otherwise RecBole's
+    choice. Every class returned writes checkpoints that load with
+    ``torch.load(weights_only=True)``.
+    """
+    trainer_module = importlib.import_module("recbole_denoise.trainer")
+    own = getattr(trainer_module, model_name + "Trainer", None)
+    if own is not None:
+        return own
+    loss_type = config["loss_type"] if config is not None else None
+    recbole_trainer = get_recbole_trainer(model_type, model_name)
+    uses_generic_trainer = recbole_trainer.__name__ == "Trainer"
+    if (
+        loss_type in DENOISE_LOSS_TYPES
+        and model_type in (ModelType.GENERAL, ModelType.CONTEXT)
+        and uses_generic_trainer
+    ):
+        return trainer_module.DenoiseTrainer
+    return trainer_module.with_safe_checkpoints(recbole_trainer)
+
+
+def create_dataset(config):
+    """Dataset for ``config['model']``: ``<Model>Dataset`` of this package, the
+    ``DenoiseDataset`` for general and context-aware models, else RecBole's choice."""
+    dataset_module = importlib.import_module("recbole_denoise.data.dataset")
+    dataset_class = getattr(dataset_module, config["model"] + "Dataset", None)
+    if dataset_class is None:
+        model_class = get_model(config["model"])
+        dataset_class = getattr(model_class, "dataset_class", None)
+    if dataset_class is None and config["MODEL_TYPE"] in (
+        ModelType.GENERAL,
+        ModelType.CONTEXT,
+        ModelType.TRADITIONAL,
+        ModelType.DECISIONTREE,
+    ):
+        dataset_class = dataset_module.DenoiseDataset
+    if dataset_class is None:
+        return create_recbole_dataset(config)
+    dataset = dataset_class(config)
+    if config["save_dataset"]:
+        dataset.save()
+    return dataset
+
+
+def load_checkpoint(path, device="cpu", trust_pickle=False):
+    """Load a checkpoint written by this package's trainers.
+
+    They hold only tensors and plain Python values, so ``weights_only=True`` works
+    and no arbitrary object is unpickled. A checkpoint written by RecBole itself
+    pickles its ``Config``; it loads only with ``trust_pickle=True`` (config key
+    ``trust_pickled_checkpoint``), because unpickling can run code.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError for foreign objects
+        if not trust_pickle:
+            raise RuntimeError(
+                f"checkpoint {path} holds pickled Python objects, so it was not "
+                f"written by recbole_denoise (or it is corrupt): {error}. Load it only "
+                f"if you trust its source, with trust_pickled_checkpoint=True"
+            ) from error
+    getLogger().warning(
+        set_color("Loading pickled checkpoint (trusted by config)", "red") + f": {path}"
+    )
+    return torch.load(path, map_location=device, weights_only=False)
+
+
+def ensure_parent_dir(path):
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+
+
+def data_preparation(config, dataset):
+    """Split ``dataset`` and build the train / valid / test dataloaders.
+
+    RecBole's ``data_preparation`` plus the ADT clean-test protocol: when the dataset
+    carries a clean flag and ``clean_test`` is on, the test split keeps only clean
+    interactions, while training and validation keep every interaction. With
+    ``clean_test_mask_noisy: False`` (the paper's protocol) a false-positive test
+    interaction is an ordinary non-relevant item in the ranking; with ``True`` it is
+    masked out of the ranking like a training positive.
+    """
+    from recbole.data.utils import create_samplers, get_dataloader
+    from recbole.data.utils import data_preparation as recbole_data_preparation
+
+    if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
+        return recbole_data_preparation(config, dataset)
+
+    train_set, valid_set, test_set = dataset.build()
+    apply_clean_test = config["clean_test"] and getattr(dataset, "has_clean_flag", False)
+    mask_noisy = bool(config["clean_test_mask_noisy"])
+    if apply_clean_test and not mask_noisy:
+        test_set = keep_clean_interactions(test_set)
+    samplers = create_samplers(config, dataset, [train_set, valid_set, test_set])
+    if apply_clean_test and mask_noisy:
+        test_set = keep_clean_interactions(test_set)
+    train_sampler, valid_sampler, test_sampler = samplers
+
+    model_class = get_model(config["model"])
+    train_loader = getattr(model_class, "train_loader", None) or get_dataloader(config, "train")
+    train_data = train_loader(config, train_set, train_sampler, shuffle=config["shuffle"])
+    valid_data = get_dataloader(config, "valid")(config, valid_set, valid_sampler, shuffle=False)
+    test_data = get_dataloader(config, "test")(config, test_set, test_sampler, shuffle=False)
+    getLogger().info(
+        set_color("[Training]: ", "pink")
+        + f"train_batch_size = [{config['train_batch_size']}] "
+        f"train_neg_sample_args: [{config['train_neg_sample_args']}]"
+    )
+    getLogger().info(
+        set_color("[Evaluation]: ", "pink")
+        + f"eval_batch_size = [{config['eval_batch_size']}] eval_args: [{config['eval_args']}]"
+    )
+    return train_data, valid_data, test_data
+
+
+def keep_clean_interactions(split):
+    """The same split with its false-positive interactions removed (logged)."""
+    mask = split.clean_mask()
+    kept = split.copy(split.inter_feat[torch.nonzero(mask).squeeze(1)])
+    getLogger().info(
+        set_color("clean-test protocol", "blue")
+        + f": test keeps {int(mask.sum())} of {len(mask)} interactions "
+        f"({len(mask) - int(mask.sum())} false positives removed)"
+    )
+    return kept

@@ -1,0 +1,25 @@
+"""Train and test a model with recbole-denoise; the command line of RecBole's run_recbole.py.
+
+    python run_recbole_denoise.py --model=GMF --dataset=ml-100k --loss_type=TCE
+
+Any other ``--key=value`` overrides a config parameter, as with RecBole.
+"""
+
+import argparse
+
+from recbole_denoise.quick_start import run_recbole_denoise
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", "-m", type=str, default="BPR", help="name of models")
+    parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="name of datasets")
+    parser.add_argument("--config_files", type=str, default=None, help="config files, space separated")
+    args, _ = parser.parse_known_args()
+    return args
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    config_file_list = args.config_files.strip().split(" ") if args.config_files else None
+    run_recbole_denoise(model=args.model, dataset=args.dataset, config_file_list=config_file_list)
