@@ -6,6 +6,7 @@ package's config, registry, datasets and trainers.
 
 import logging
 import sys
+import warnings
 from logging import getLogger
 
 from recbole.utils import get_environment, init_logger, init_seed, set_color
@@ -84,8 +85,9 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
 
     Same contract as RecBole's ``objective_function``: returns ``model``,
     ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result`` and
-    ``test_result``. Inside a Ray Tune trial it also reports the test metrics and
-    the best validation score to Tune.
+    ``test_result``. Inside a Ray Tune trial it reports ``valid_score`` after every
+    validation (RecBole reports once per trial, which leaves ASHA nothing to stop
+    early), then the best validation score with the test metrics.
     """
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
@@ -95,20 +97,31 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     init_logger(config)
     logging.basicConfig(level=logging.ERROR)
     _, (train_data, valid_data, test_data), _, trainer = _prepare(config)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    tune_session = _tune_session()
+    report_epoch = None
+    if tune_session is not None:
+        def report_epoch(epoch_idx, valid_score):
+            tune_session.report({"valid_score": float(valid_score), "epoch": epoch_idx})
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, verbose=False, saved=saved, callback_fn=report_epoch
+    )
     test_result = trainer.evaluate(test_data, load_best_model=saved)
-    _report_to_tune(best_valid_score, test_result)
+    if tune_session is not None:
+        tune_session.report({"valid_score": float(best_valid_score), **dict(test_result)})
     result = _result(config, trainer, best_valid_score, best_valid_result, test_result)
     result["model"] = config["model"]
     return result
 
 
-def _report_to_tune(best_valid_score, test_result):
-    """Report to Ray Tune when running inside a Tune trial; a no-op elsewhere."""
-    try:
-        from ray.air import session
-    except ImportError:
-        return
-    if session.get_trial_name() is None:
-        return
-    session.report({"best_valid_score": float(best_valid_score), **dict(test_result)})
+def _tune_session():
+    """Ray Tune's session inside a Tune trial, else ``None``."""
+    if "ray.tune" not in sys.modules:
+        # a Tune trial has imported it already; importing Ray here would only slow
+        # down (and, under hyperopt's wrapped stdout, break) runs outside Ray
+        return None
+    from ray.air import session
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray warns when asked outside a trial
+        return session if session.get_trial_name() is not None else None

@@ -1,0 +1,138 @@
+"""DenoiseTrainer: learns, drops false positives, checkpoints safely, resumes."""
+
+import os
+
+import pytest
+import torch
+from recbole.model.general_recommender import NeuMF as RecBoleNeuMF
+from recbole.model.loss import BPRLoss
+from recbole.utils import init_seed
+
+from recbole_denoise.config import Config
+from recbole_denoise.loss import DenoisingPairwiseLoss, DenoisingPointwiseLoss
+from recbole_denoise.quick_start import run_recbole_denoise
+from recbole_denoise.trainer import DenoiseTrainer, install_denoising_loss
+from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer, load_checkpoint
+
+PLANTED = {
+    "load_col": {"inter": ["user_id", "item_id", "clean"]},
+    "metrics": ["Recall", "NDCG"],
+    "topk": [10],
+    "valid_metric": "Recall@10",
+    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"},
+    "train_batch_size": 256,
+    "learning_rate": 0.01,
+}
+
+
+def _build(model, dataset, config_dict):
+    config = Config(model=model, dataset=dataset, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    data = create_dataset(config)
+    train, valid, test = data_preparation(config, data)
+    init_seed(config["seed"], config["reproducibility"])
+    net = get_model(config["model"])(config, train._dataset)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"], config)(config, net)
+    return config, trainer, (train, valid, test)
+
+
+def test_gmf_with_tce_learns_planted_groups_and_drops_false_positives(planted_dataset, quiet_config):
+    result = run_recbole_denoise(
+        model="GMF", dataset="planted",
+        config_dict=quiet_config(data_path=planted_dataset, loss_type="TCE", epochs=40,
+                                 drop_rate=0.2, num_gradual=20, stopping_step=40, **PLANTED),
+    )
+    # 30 in-group items per user, ~2 clean ones in test: a learned model ranks the
+    # own group first (random ranking over 60 items would give Recall@10 ~ 0.17)
+    assert result["test_result"]["recall@10"] > 0.45
+    diagnostics = result["denoising"]
+    assert diagnostics["dropped"] > 0
+    # dropped positives are false positives far more often than at random
+    assert diagnostics["drop_precision"] > 1.5 * diagnostics["random_precision"]
+    assert diagnostics["ce_noisy"] > diagnostics["ce_clean"]
+
+
+def test_diagnostics_csv_and_weights_only_checkpoint(planted_dataset, quiet_config, tmp_path):
+    config, trainer, (train, valid, test) = _build(
+        "GMF", "planted", quiet_config(data_path=planted_dataset, loss_type="TCE", epochs=2, **PLANTED))
+    trainer.fit(train, valid, saved=True)
+    checkpoint = torch.load(trainer.saved_model_file, weights_only=True)
+    assert checkpoint["config"]["model"] == "GMF"
+    assert checkpoint["global_step"] == trainer.global_step > 0
+    csv_file = os.path.splitext(trainer.saved_model_file)[0] + "-denoising.csv"
+    lines = open(csv_file).read().splitlines()
+    assert lines[0].startswith("epoch,drop_rate") and len(lines) == 3
+    assert trainer.evaluate(test, load_best_model=True)["recall@10"] >= 0.0
+
+
+class ForeignObject:
+    pass
+
+
+def test_pickled_checkpoint_needs_explicit_trust(tmp_path):
+    path = tmp_path / "foreign.pth"
+    torch.save({"config": ForeignObject()}, path)  # pickled, like RecBole's Config
+    with pytest.raises(RuntimeError, match="trust_pickled_checkpoint"):
+        load_checkpoint(str(path))
+    assert isinstance(load_checkpoint(str(path), trust_pickle=True)["config"], ForeignObject)
+
+
+def test_resume_restores_epoch_and_iteration(planted_dataset, quiet_config):
+    overrides = dict(data_path=planted_dataset, loss_type="TCE", epochs=3, **PLANTED)
+    _, first, (train, valid, _) = _build("GMF", "planted", quiet_config(**overrides))
+    first.fit(train, valid, saved=True)
+    resume_file = os.path.splitext(first.saved_model_file)[0] + "-resume.pth"
+    assert os.path.exists(resume_file)
+
+    _, second, (train, valid, _) = _build("GMF", "planted", quiet_config(**dict(overrides, epochs=5)))
+    second.resume_checkpoint(resume_file)
+    assert second.start_epoch == 3
+    assert second.global_step == first.global_step
+    assert second.saved_model_file == first.saved_model_file
+    assert torch.equal(second.model.user_embedding.weight, first.model.user_embedding.weight)
+    second.fit(train, valid, saved=True)
+    assert second.global_step == first.global_step * 5 // 3
+
+
+def test_same_seed_same_metrics(planted_dataset, quiet_config):
+    def run():
+        return run_recbole_denoise(model="GMF", dataset="planted", config_dict=quiet_config(
+            data_path=planted_dataset, loss_type="RCE", epochs=3, **PLANTED))["test_result"]
+
+    assert run() == run()
+
+
+def test_recbole_models_get_a_denoising_stand_in(quiet_config):
+    config = Config(model="NeuMF", dataset="ml-100k", config_dict=quiet_config(loss_type="TCE"))
+    config_bpr = Config(model="BPR", dataset="ml-100k", config_dict=quiet_config(loss_type="RBPR"))
+    dataset = create_dataset(config)
+    neumf = RecBoleNeuMF(config, dataset)
+    loss = install_denoising_loss(neumf, "TCE", 0.25)
+    assert isinstance(neumf.loss, DenoisingPointwiseLoss) and neumf.loss is loss
+    bpr = get_model("BPR")(config_bpr, dataset)
+    assert isinstance(bpr.loss, BPRLoss)
+    install_denoising_loss(bpr, "RBPR", 0.5)
+    assert isinstance(bpr.loss, DenoisingPairwiseLoss) and bpr.loss.beta == 0.5
+    with pytest.raises(ValueError, match="pairwise model: loss_type must be one of"):
+        install_denoising_loss(get_model("BPR")(config_bpr, dataset), "TCE", 0.25)
+
+    class NoLoss(torch.nn.Module):
+        pass
+
+    with pytest.raises(ValueError, match="needs exactly one BCEWithLogitsLoss"):
+        install_denoising_loss(NoLoss(), "TCE", 0.25)
+
+
+def test_cdae_trains_user_wise_with_tce(planted_dataset, quiet_config):
+    config, trainer, (train, valid, test) = _build(
+        "CDAE", "planted",
+        quiet_config(data_path=planted_dataset, loss_type="TCE", epochs=2, num_gradual=2,
+                     **dict(PLANTED, train_batch_size=16)))
+    assert type(train).__name__ == "UserDataLoader"
+    assert isinstance(trainer, DenoiseTrainer)
+    trainer.fit(train, valid, saved=False)
+    row = trainer.diagnostics.history[-1]
+    # every training interaction is a positive cell once per epoch, with its flag
+    assert row["positives"] == len(train._dataset)
+    assert row["false_positives"] == int((train._dataset.inter_feat["clean"] == 0).sum())
+    assert row["dropped"] > 0
