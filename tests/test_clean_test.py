@@ -26,6 +26,7 @@ def test_ml100k_flag_is_rating_at_least_three(quiet_config):
     # ground truth, not a feature: hidden from the fields a model embeds
     assert "clean" not in dataset.fields(source=list(FeatureSource))
     assert "clean" in dataset.fields()
+    assert "rating" not in dataset.fields(source=list(FeatureSource))  # clean_threshold source
 
 
 def test_test_split_keeps_only_clean_while_train_and_valid_keep_all(quiet_config):

@@ -17,8 +17,9 @@ class DenoiseDataset(Dataset):
     field by ``clean_threshold: {field: minimum}`` (ml-100k: ``{rating: 3}``, the ADT
     paper's rule for Yelp and Amazon-book: rating < 3 is a false positive).
 
-    The flag is ground truth for evaluation and diagnostics only: it is hidden from
-    the feature fields that models embed, so no model can train on it.
+    The flag is ground truth for evaluation and diagnostics only: it, and the fields
+    it is derived from, are hidden from the feature fields that models embed, so no
+    model can train on them.
     """
 
     def __init__(self, config):
@@ -71,12 +72,21 @@ class DenoiseDataset(Dataset):
         super()._normalize()
         self.inter_feat[self.clean_field] = flag
 
+    def ground_truth_fields(self):
+        """The flag and the fields it is derived from (``clean_threshold``, and
+        ``ground_truth_fields`` such as a converter's rating or dwell time)."""
+        hidden = {self.clean_field}
+        hidden.update(self.config["ground_truth_fields"] or [])
+        hidden.update((self.config["clean_threshold"] or {}).keys())
+        return hidden
+
     def fields(self, ftype=None, source=None):
         names = super().fields(ftype=ftype, source=source)
         # Only models ask with ``source`` (to pick the fields they embed); hide the
         # ground truth there so that it can never leak into training as a feature.
         if source is not None:
-            names = [name for name in names if name != self.clean_field]
+            hidden = self.ground_truth_fields()
+            names = [name for name in names if name not in hidden]
         return names
 
     def clean_mask(self):
