@@ -8,12 +8,14 @@ Any other ``--key=value`` overrides a config parameter, as with RecBole.
 import argparse
 
 from recbole_denoise.quick_start import run_recbole_denoise
+from recbole_denoise.utils import default_dataset
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", "-m", type=str, default="BPR", help="name of models")
-    parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="name of datasets")
+    parser.add_argument("--dataset", "-d", type=str, default=None,
+                        help="name of datasets (default: the model's default_dataset, else ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space separated")
     args, _ = parser.parse_known_args()
     return args
@@ -22,4 +24,5 @@ def parse_args():
 if __name__ == "__main__":
     args = parse_args()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
-    run_recbole_denoise(model=args.model, dataset=args.dataset, config_file_list=config_file_list)
+    dataset = args.dataset or default_dataset(args.model)
+    run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list)

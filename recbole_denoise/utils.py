@@ -6,6 +6,7 @@ two feel like one library (the pattern of RecBole-GNN's ``utils``).
 
 import importlib
 import os
+import pickle
 from logging import getLogger
 from pathlib import Path
 
@@ -48,6 +49,17 @@ def find_dataset_dir(data_path, dataset):
         if (root / dataset).is_dir():
             return str(root / dataset)
     return None
+
+
+def default_dataset(model_name, fallback="ml-100k"):
+    """The ``default_dataset`` of ``properties/model/<Model>.yaml``, else ``fallback``."""
+    import yaml
+
+    path = properties_dir() / "model" / f"{model_name}.yaml"
+    if path.is_file():
+        with open(path, encoding="utf-8") as handle:
+            return (yaml.safe_load(handle) or {}).get("default_dataset", fallback)
+    return fallback
 
 
 def _find_module(package, submodules, name):
@@ -129,9 +141,11 @@ def load_checkpoint(path, device="cpu", trust_pickle=False):
     pickles its ``Config``; it loads only with ``trust_pickle=True`` (config key
     ``trust_pickled_checkpoint``), because unpickling can run code.
     """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError for foreign objects
+    except pickle.UnpicklingError as error:  # a foreign object in the file
         if not trust_pickle:
             raise RuntimeError(
                 f"checkpoint {path} holds pickled Python objects, so it was not "

@@ -1,0 +1,126 @@
+"""Graph layers shared by the package's models.
+
+``BipartiteGraph`` holds the edges between two node sets (users and items, users and
+clips, items and words) in compressed sparse rows for both orientations, and
+propagates along them with sparse-matrix products (torch CSR), never dense
+node x node matrices. Per-edge gathers are kept to the steps that need per-edge
+values (attention scores, gradients of edge weights).
+"""
+
+import warnings
+
+import torch
+import torch_geometric.utils as pyg_utils
+
+# torch calls its CSR support "beta" on every construction; we rely on it knowingly
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+
+def _compressed_pointer(sorted_index, size):
+    counts = torch.bincount(sorted_index, minlength=size)
+    pointer = torch.zeros(size + 1, dtype=torch.long, device=sorted_index.device)
+    pointer[1:] = torch.cumsum(counts, 0)
+    return pointer
+
+
+class _WeightedSpMM(torch.autograd.Function):
+    r"""``out = A_v @ x`` for the sparse matrix ``A_v`` with edge values ``v``.
+
+    Forward and ``d x`` are CSR products; ``d v_e = <d out[target_e], x[source_e]>``
+    is one gather per edge, computed only when ``v`` needs a gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, values, x, graph, to_rows):
+        ctx.save_for_backward(values, x)
+        ctx.graph, ctx.to_rows = graph, to_rows
+        return graph.csr(values, to_rows) @ x
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        values, x = ctx.saved_tensors
+        graph, to_rows = ctx.graph, ctx.to_rows
+        grad_values = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_x = graph.csr(values, not to_rows) @ grad_out
+        if ctx.needs_input_grad[0]:
+            targets, sources = (graph.rows, graph.cols) if to_rows else (graph.cols, graph.rows)
+            grad_values = (grad_out[targets] * x[sources]).sum(-1)
+        return grad_values, grad_x, None, None
+
+
+class BipartiteGraph:
+    r"""Distinct edges ``(rows[e], cols[e])`` between ``n_rows`` and ``n_cols`` nodes.
+
+    With :math:`A_v` the ``n_rows x n_cols`` matrix holding edge values ``v``:
+
+    - ``to_rows(v, x_cols)`` = :math:`A_v X_{cols}`, shape ``[n_rows, d]``;
+    - ``to_cols(v, x_rows)`` = :math:`A_v^T X_{rows}`, shape ``[n_cols, d]``;
+    - ``edge_dot(x_rows, x_cols)`` = :math:`x_{r_e} \cdot x_{c_e}`, shape ``[E]``;
+    - ``softmax_per_row(s)`` / ``softmax_per_col(s)``: softmax of edge scores over
+      the edges of each row node / column node (neighbour attention).
+
+    Gradients flow to ``x`` and to ``v``. Edges are sorted by row then column.
+    """
+
+    def __init__(self, rows, cols, n_rows, n_cols):
+        rows, cols = rows.long(), cols.long()
+        keys = torch.unique(rows * n_cols + cols)  # sorted and distinct
+        self.rows, self.cols = keys // n_cols, keys % n_cols
+        self.n_rows, self.n_cols = int(n_rows), int(n_cols)
+        self._index()
+
+    def _index(self):
+        self.row_pointer = _compressed_pointer(self.rows, self.n_rows)
+        self.col_order = torch.argsort(self.cols, stable=True)  # edges grouped by column
+        self.col_pointer = _compressed_pointer(self.cols[self.col_order], self.n_cols)
+        self.rows_by_col = self.rows[self.col_order]
+
+    @property
+    def num_edges(self):
+        return self.rows.numel()
+
+    def to(self, device):
+        for name in ("rows", "cols", "row_pointer", "col_order", "col_pointer", "rows_by_col"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def csr(self, values, to_rows=True):
+        """The value matrix as torch CSR: ``A_v`` (``to_rows``) or its transpose."""
+        if to_rows:
+            return torch.sparse_csr_tensor(self.row_pointer, self.cols, values,
+                                           (self.n_rows, self.n_cols))
+        return torch.sparse_csr_tensor(self.col_pointer, self.rows_by_col, values[self.col_order],
+                                       (self.n_cols, self.n_rows))
+
+    def to_rows(self, values, x_cols):
+        return _WeightedSpMM.apply(values.to(x_cols.dtype), x_cols, self, True)
+
+    def to_cols(self, values, x_rows):
+        return _WeightedSpMM.apply(values.to(x_rows.dtype), x_rows, self, False)
+
+    def edge_dot(self, x_rows, x_cols):
+        return (x_rows[self.rows] * x_cols[self.cols]).sum(-1)
+
+    def softmax_per_row(self, scores):
+        return pyg_utils.softmax(scores, self.rows, num_nodes=self.n_rows)
+
+    def softmax_per_col(self, scores):
+        return pyg_utils.softmax(scores, self.cols, num_nodes=self.n_cols)
+
+    def row_degree(self):
+        return torch.bincount(self.rows, minlength=self.n_rows)
+
+    def col_degree(self):
+        return torch.bincount(self.cols, minlength=self.n_cols)
+
+    def symmetric_norm(self):
+        r""":math:`1 / \sqrt{d_r d_c}` per edge (LightGCN's normalisation)."""
+        row_degree = self.row_degree().float().clamp(min=1)
+        col_degree = self.col_degree().float().clamp(min=1)
+        return (row_degree[self.rows] * col_degree[self.cols]).rsqrt()
+
+    def row_mean_weights(self):
+        """``1 / deg(row)`` per edge: ``to_rows`` with them averages the neighbours."""
+        return 1.0 / self.row_degree().float().clamp(min=1)[self.rows]
