@@ -181,6 +181,12 @@ def data_preparation(config, dataset):
         return recbole_data_preparation(config, dataset)
 
     train_set, valid_set, test_set = dataset.build()
+    if config["train_noise_ratio"]:
+        from recbole_denoise.data.noise import inject_random_interactions
+
+        (train_set, valid_set, test_set), added = inject_random_interactions(
+            dataset, (train_set, valid_set, test_set), config["train_noise_ratio"], config["seed"])
+        getLogger().info(set_color("injected noise", "red") + f": {added} random training interactions (clean = 0)")
     apply_clean_test = config["clean_test"] and getattr(dataset, "has_clean_flag", False)
     mask_noisy = bool(config["clean_test_mask_noisy"])
     if apply_clean_test and not mask_noisy:
