@@ -32,6 +32,9 @@ def test_bipartite_graph_matches_dense_products_and_gradients():
     assert torch.autograd.gradcheck(lambda v, x: graph.to_cols(v, x), (values, x_rows))
     attention = graph.softmax_per_row(torch.randn(6))
     assert torch.allclose(torch.zeros(3).index_add_(0, graph.rows, attention), torch.ones(3))
+    dot = graph.edge_dot(x_rows, x_cols)
+    assert torch.allclose(dot, (x_rows[graph.rows] * x_cols[graph.cols]).sum(-1))
+    assert torch.autograd.gradcheck(lambda a, b: graph.edge_dot(a, b), (x_rows, x_cols))
 
 
 def _dataset(root, **config):
