@@ -44,3 +44,42 @@ def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def parse_overrides(items):
+    """``["key=value", ...]`` from the command line as a config dict (values as Python
+    literals where they parse, else strings)."""
+    import ast
+
+    config = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            config[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            config[key] = value
+    return config
+
+
+def run_variants(variants, dataset, seeds, base_config, metrics):
+    """Train and test every ``(label, model, overrides)`` of ``variants`` once per seed.
+
+    Returns ``{label: [result, ...]}`` with RecBole's result dicts plus ``seconds``;
+    prints one line per run as it finishes.
+    """
+    import time
+
+    from recbole_denoise.quick_start import run_recbole_denoise
+
+    results = {}
+    for label, model, overrides in variants:
+        for seed in seeds:
+            config = dict(base_config, seed=seed, **overrides)
+            started = time.time()
+            result = run_recbole_denoise(model=model, dataset=dataset, config_dict=config)
+            result["seconds"] = time.time() - started
+            results.setdefault(label, []).append(result)
+            test = result["test_result"]
+            print(f"{label:28s} seed {seed}: " + ", ".join(f"{m} {test[m]:.4f}" for m in metrics)
+                  + f" ({result['seconds']:.0f}s)", flush=True)
+    return results
