@@ -10,8 +10,9 @@ A source module exposes:
   Python entry, returning a :class:`ConversionSummary`.
 
 Every module writes through :func:`writer.write_atomic_dataset` (atomic, with a
-``<name>.yaml`` RecBole config and a ``conversion.json`` summary). Adding a source is
-one module plus one line in :data:`SOURCES`.
+``<name>.yaml`` RecBole config and a ``conversion.json`` summary). Item feature files of
+multimodal sources follow the one convention of :mod:`.features`, staged with the atomic
+files. Adding a source is one module plus one line in :data:`SOURCES`.
 
 Command line::
 
@@ -29,6 +30,12 @@ SOURCES = {
     "yelp": "recbole_denoise.data.convert.yelp",
     "amazon-book": "recbole_denoise.data.convert.amazon_book",
     "adressa": "recbole_denoise.data.convert.adressa",
+    "mmgcn": "recbole_denoise.data.convert.mmgcn_layout",
+    "mmrec": "recbole_denoise.data.convert.mmrec_layout",
+    "tiktok": "recbole_denoise.data.convert.tiktok_raw",
+    "watch-csv": "recbole_denoise.data.convert.watch_csv",
+    "kuairand": "recbole_denoise.data.convert.kuairand",
+    "mva": "recbole_denoise.data.convert.mva",
 }
 
 

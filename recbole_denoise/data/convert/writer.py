@@ -10,6 +10,8 @@ frames and hands them to :func:`write_atomic_dataset`, which owns the output lay
                                            clean_field, the paper's metrics), loaded by the
                                            package's Config when present
     <out>/conversion.json                  the conversion summary
+    <out>/<name>.<modality>.npy ...        extra files staged with the dataset (:class:`ExtraFile`):
+                                           item feature matrices and their token lists
 
 RecBole finds a dataset at ``<data_path>/<dataset>/<dataset>.inter``, so the output
 folder's name must be the dataset name.
@@ -46,7 +48,7 @@ import uuid
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -60,6 +62,7 @@ SUMMARY_FILE = "conversion.json"
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPLIT_SUFFIX = re.compile(r"^([A-Za-z0-9_]+)\.inter$")
 _FEATURE_SUFFIXES = ("user", "item")
+_EXTRA_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 # --------------------------------------------------------------------------- errors
@@ -511,6 +514,61 @@ def _check_text(values: pd.Series, *, file: str, field: str) -> None:
         )
 
 
+# --------------------------------------------------------------------------- extra files
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    """A file that is not an atomic file but belongs to the dataset (a feature matrix, a token list).
+
+    It is written by ``write(path)`` into the same temporary folder as the atomic files,
+    so it appears, or not, together with them. ``rows`` is reported in the summary.
+    """
+
+    file_name: str
+    write: Callable[[Path], None]
+    rows: Optional[int] = None
+
+    def __post_init__(self):
+        if not _EXTRA_FILE_NAME.match(self.file_name) or ".." in self.file_name:
+            raise ValueError(f"extra file name {self.file_name!r} must be a plain file name (no folders)")
+
+
+def npy_file(file_name: str, array: np.ndarray) -> ExtraFile:
+    """An array saved with ``np.save`` and no pickle (numeric dtypes only)."""
+    array = np.asarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(f"{file_name}: object arrays would need pickle; give a numeric array")
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as handle:  # a handle, so that np.save does not append ".npy"
+            np.save(handle, array, allow_pickle=False)
+
+    return ExtraFile(file_name, write, rows=int(array.shape[0]) if array.ndim else None)
+
+
+def lines_file(file_name: str, lines: Iterable[str]) -> ExtraFile:
+    """A UTF-8 text file with one value per line (values must not hold a line break)."""
+    values = [str(value) for value in lines]
+    for number, value in enumerate(values, start=1):
+        if "\n" in value or "\r" in value:
+            raise ConversionError("value cannot be written on one line", file=file_name, line=number,
+                                  expected="no line break", found=value)
+
+    def write(path: Path) -> None:
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(value + "\n" for value in values)
+
+    return ExtraFile(file_name, write, rows=len(values))
+
+
+def _check_extra_files(extra_files: Sequence[ExtraFile], taken: Sequence[str]) -> None:
+    names = [extra.file_name for extra in extra_files]
+    clashes = sorted(set(names) & set(taken)) + sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"extra file names clash with each other or with the dataset files: {clashes}")
+
+
 # --------------------------------------------------------------------------- output folder
 
 
@@ -599,11 +657,14 @@ def write_atomic_dataset(
     name: Optional[str] = None,
     dataset_config: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
+    extra_files: Sequence[ExtraFile] = (),
 ) -> Path:
     """Write ``tables`` as ``<out_dir>/<name>.<suffix>`` + ``<name>.yaml`` + ``conversion.json``.
 
     ``dataset_config`` adds to (and may override) the derived RecBole config: ``load_col``
     from the tables' fields, ``benchmark_filename`` for pre-split tables, ``clean_field``.
+    ``extra_files`` (feature matrices, token lists) are staged in the same temporary
+    folder, so they are renamed into place with the atomic files or not at all.
     Fills ``summary`` (rows kept, users, items, false positives, files) and checks that
     every read row is either kept or counted as dropped. Returns the output folder.
     """
@@ -627,6 +688,7 @@ def write_atomic_dataset(
     summary.dataset = name
     summary.out = str(out_dir)
     summary.stats = {**_interaction_stats(tables), **summary.stats}
+    _check_extra_files(extra_files, [f"{name}.{t.suffix}" for t in tables] + [f"{name}.yaml", SUMMARY_FILE])
     ensure_output_free(out_dir, overwrite)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -637,6 +699,9 @@ def write_atomic_dataset(
         for table in tables:
             file_name = f"{name}.{table.suffix}"
             files[file_name] = _write_table(staged / file_name, table)
+        for extra in extra_files:
+            extra.write(staged / extra.file_name)
+            files[extra.file_name] = extra.rows
         _write_yaml(staged / f"{name}.yaml", config, summary.source)
         files[f"{name}.yaml"] = None
         files[SUMMARY_FILE] = None
@@ -690,10 +755,12 @@ def finish_conversion(
     dataset_config: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
     quiet: bool = False,
+    extra_files: Sequence[ExtraFile] = (),
 ) -> ConversionSummary:
     """Write the dataset atomically, print the summary block (unless ``quiet``), return it."""
     write_atomic_dataset(
-        summary.out, tables, summary, name=summary.dataset, dataset_config=dataset_config, overwrite=overwrite
+        summary.out, tables, summary, name=summary.dataset, dataset_config=dataset_config, overwrite=overwrite,
+        extra_files=extra_files,
     )
     if not quiet:
         print(summary.format())

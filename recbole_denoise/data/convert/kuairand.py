@@ -1,0 +1,306 @@
+"""Converter for KuaiRand (KuaiRand-Pure, KuaiRand-1K, KuaiRand-27K) logs and features.
+
+Source: Gao et al., "KuaiRand: An Unbiased Sequential Recommendation Dataset with
+Randomly Exposed Videos", CIKM 2022 (https://kuairand.com, CC BY-SA 4.0; field
+descriptions in the README of github.com/chongminggao/KuaiRand). KuaiRand-Pure's random
+log is the "KuaiRand-Pure" of the AAAI 2025 skip-behaviour paper (27,285 users, 7,583
+videos, 1,186,059 interactions).
+
+Raw layout read (``--raw``: the release folder, its ``data/`` subfolder, or one log file):
+
+- logs, comma-separated with a header: ``log_random_4_22_to_5_08_<version>.csv`` (random
+  exposure) and ``log_standard_4_08_to_4_21_<version>[_partN].csv``,
+  ``log_standard_4_22_to_5_08_<version>[_partN].csv`` (standard recommendation);
+  ``--log random`` (default, the papers' choice), ``standard`` or ``both``. Columns:
+  user_id, video_id, date (YYYYMMDD), hourmin (HHMM), time_ms, is_click, is_like,
+  is_follow, is_comment, is_forward, is_hate, long_view, play_time_ms, duration_ms,
+  profile_stay_time, comment_stay_time, is_profile_enter, is_rand, tab;
+- optional ``user_features_<version>.csv`` and ``video_features_basic_<version>.csv``.
+
+Output (times in seconds):
+
+- ``<name>.inter``: ``user_id``, ``item_id`` (video_id) as tokens; ``timestamp`` (unix
+  seconds from time_ms; from date + hourmin, Beijing time, where time_ms is empty),
+  ``play_time``, ``duration`` (from play_time_ms, duration_ms), the feedback flags
+  is_click, is_like, is_follow, is_comment, is_forward, is_hate, long_view,
+  is_profile_enter, is_rand and profile_stay_time, comment_stay_time as floats; ``tab``
+  (the app scenario, 0-14) as a token. date and hourmin are consumed by ``timestamp``.
+- ``<name>.user`` from user_features: user_active_degree, the ``*_range`` buckets,
+  is_lowactive_period, is_live_streamer, is_video_author and onehot_feat0-17 as tokens;
+  follow_user_num, fans_user_num, friend_user_num, register_days as floats.
+- ``<name>.item`` from video_features_basic: author_id, video_type, upload_type,
+  visible_status, music_id, music_type as tokens; ``tag`` ("12,65") as a token_seq;
+  upload_dt as float unix seconds (UTC midnight of the date); video_duration (seconds),
+  server_width, server_height as floats.
+  Feature rows are written for the users and videos of the kept log rows only (the
+  1K and 27K feature files list millions of videos the logs never show); the counts
+  are in the summary. A user or video listed twice in a feature file is an error.
+
+KuaiRand has no clip features: the yaml leaves ``clip_features`` unset, so clip-level
+models learn clip embeddings (as the skip-behaviour paper does). The yaml carries the
+papers' protocol (:func:`.watch_csv.watch_protocol`) and hides from model features the
+play time and the signals computed from it: ``long_view`` (play >= min(duration, 18 s))
+and ``is_click`` (in the single-column UI a "valid play": play >= min(duration, 7 s)).
+A model that uses clicks as behaviour history (DUMN) should set its own
+``ground_truth_fields``.
+
+Rows: a missing or spaced id, a flag other than 0/1, a non-numeric value, an unreadable
+date / hourmin where time_ms is empty are errors naming the file, line and field.
+Dropped, with reasons: missing / zero / negative duration, missing / negative play time,
+and repeated views of a (user, video) within and across the chosen logs, of which the
+longest is kept (:func:`recbole_denoise.data.watch_time.clean_watch_rows`).
+"""
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from .watch_csv import (
+    DURATION_FIELD,
+    PLAY_FIELD,
+    TIME_FIELD,
+    concat_typed,
+    drop_unusable_views,
+    flag_column,
+    ms_to_seconds,
+    number_column,
+    read_csv_log,
+    token_column,
+    watch_protocol,
+    watch_types,
+)
+from .writer import (
+    ITEM_FIELD,
+    USER_FIELD,
+    AtomicTable,
+    ConversionError,
+    ConversionSummary,
+    finish_conversion,
+    start_conversion,
+)
+
+SOURCE = "kuairand"
+DESCRIPTION = "KuaiRand-Pure / 1K / 27K logs (random, standard or both) with user and video features"
+LOG_CHOICES = ("random", "standard", "both")
+LOG_PATTERNS = {"random": ("log_random_*.csv",), "standard": ("log_standard_*.csv",)}
+USER_PATTERN, VIDEO_PATTERN = "user_features*.csv", "video_features_basic*.csv"
+
+LOG_REQUIRED = ("user_id", "video_id", "time_ms", "play_time_ms", "duration_ms")
+LOG_FLAGS = ("is_click", "is_like", "is_follow", "is_comment", "is_forward", "is_hate", "long_view",
+             "is_profile_enter", "is_rand")
+LOG_NUMBERS = ("profile_stay_time", "comment_stay_time")
+LOG_OPTIONAL = ("date", "hourmin", *LOG_FLAGS, *LOG_NUMBERS, "tab")
+BEIJING_OFFSET_SECONDS = 8 * 3600  # date and hourmin are Beijing time (UTC+8)
+# Computed from play time: hidden from model features (see the module docstring).
+PLAY_DERIVED = ("long_view", "is_click")
+
+USER_TOKENS = ("user_active_degree", "is_lowactive_period", "is_live_streamer", "is_video_author",
+               "follow_user_num_range", "fans_user_num_range", "friend_user_num_range", "register_days_range",
+               *(f"onehot_feat{i}" for i in range(18)))
+USER_NUMBERS = ("follow_user_num", "fans_user_num", "friend_user_num", "register_days")
+VIDEO_TOKENS = ("author_id", "video_type", "upload_type", "visible_status", "music_id", "music_type")
+VIDEO_NUMBERS = ("server_width", "server_height")
+VIDEO_OPTIONAL = (*VIDEO_TOKENS, *VIDEO_NUMBERS, "tag", "upload_dt", "video_duration")
+DUPLICATE_FEATURE = "listed twice"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", choices=LOG_CHOICES, default="random",
+                        help="which logs to convert: the random-exposure log (default, the papers' KuaiRand), "
+                        "the standard-recommendation logs, or both")
+
+
+def run(args: argparse.Namespace) -> ConversionSummary:
+    return convert(args.raw, args.out, name=args.name, log=args.log, overwrite=args.overwrite, quiet=args.quiet)
+
+
+def convert(raw, out, *, name: Optional[str] = None, log: str = "random", overwrite: bool = False,
+            quiet: bool = False) -> ConversionSummary:
+    """Convert the KuaiRand release at ``raw`` (folder, its data/ folder, or one log) into ``out``."""
+    if log not in LOG_CHOICES:
+        raise ConversionError("unknown log choice", field="log", expected=" or ".join(LOG_CHOICES), found=log)
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options={"log": log})
+    folder, logs = locate_logs(Path(raw), log)
+    frames = []
+    for path in logs:
+        before = summary.rows_read
+        frames.append(read_csv_log(path, summary, LOG_REQUIRED, LOG_OPTIONAL, lambda c, l, p=path: typed_log(c, l, p)))
+        summary.stats[f"{path.name} rows"] = summary.rows_read - before
+    views = drop_unusable_views(concat_typed(frames), summary, time_field=TIME_FIELD)
+    flags = [c for c in (*LOG_FLAGS, *LOG_NUMBERS) if c in views]
+    extra = {c: "float" for c in flags}
+    if "tab" in views:
+        extra["tab"] = "token"
+    tables = [AtomicTable("inter", views, watch_types(True, extra))]
+    tables += feature_tables(folder, views, summary)
+    config = watch_protocol(True, hidden=[c for c in PLAY_DERIVED if c in views])
+    return finish_conversion(summary, tables, dataset_config=config, overwrite=overwrite, quiet=quiet)
+
+
+def locate_logs(raw: Path, log: str):
+    """The folder holding the files, and the chosen log files in it (or ``raw`` itself)."""
+    if raw.is_file():
+        return raw.parent, [raw]
+    folder = raw / "data" if (raw / "data").is_dir() and not any(raw.glob("log_*.csv")) else raw
+    kinds = ("random", "standard") if log == "both" else (log,)
+    logs = sorted({p for kind in kinds for pattern in LOG_PATTERNS[kind] for p in folder.glob(pattern)})
+    if not logs:
+        wanted = " and ".join(p for kind in kinds for p in LOG_PATTERNS[kind])
+        raise ConversionError(f"no {log} log found", file=folder, expected=f"files matching {wanted}")
+    return folder, logs
+
+
+# --------------------------------------------------------------------------- the logs
+
+
+def typed_log(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:
+    columns: Dict[str, object] = {
+        USER_FIELD: token_column(chunk, "user_id", lines, path),
+        ITEM_FIELD: token_column(chunk, "video_id", lines, path),
+        TIME_FIELD: timestamps(chunk, lines, path),
+        PLAY_FIELD: ms_to_seconds(number_column(chunk, "play_time_ms", lines, path, missing_ok=True)),
+        DURATION_FIELD: ms_to_seconds(number_column(chunk, "duration_ms", lines, path, missing_ok=True)),
+    }
+    for column in LOG_FLAGS:
+        if column in chunk:
+            columns[column] = flag_column(chunk, column, lines, path)
+    for column in LOG_NUMBERS:
+        if column in chunk:
+            columns[column] = number_column(chunk, column, lines, path, missing_ok=True)
+    if "tab" in chunk:
+        columns["tab"] = token_column(chunk, "tab", lines, path, missing_ok=True)
+    return pd.DataFrame(columns)
+
+
+def timestamps(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> np.ndarray:
+    """Unix seconds from time_ms; where it is empty, from date + hourmin (Beijing time)."""
+    seconds = ms_to_seconds(number_column(chunk, "time_ms", lines, path, missing_ok=True))
+    empty = np.isnan(seconds)
+    if empty.any():
+        for column in ("date", "hourmin"):
+            if column not in chunk:
+                index = int(np.flatnonzero(empty)[0])
+                raise ConversionError("missing time", file=path, line=int(lines[index]), field="time_ms",
+                                      expected="time_ms, or date and hourmin columns", found="")
+        seconds[empty] = date_hourmin_seconds(chunk[empty], lines[empty], path)
+    return seconds
+
+
+def date_hourmin_seconds(rows: pd.DataFrame, lines: np.ndarray, path: Path) -> np.ndarray:
+    hourmin = rows["hourmin"].str.zfill(4)
+    moments = pd.to_datetime(rows["date"] + hourmin, format="%Y%m%d%H%M", errors="coerce")
+    bad = moments.isna().to_numpy()
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise ConversionError("bad date / hourmin where time_ms is empty", file=path, line=int(lines[index]),
+                              field="date", expected="date YYYYMMDD and hourmin HHMM",
+                              found=f"{rows['date'].iloc[index]} {rows['hourmin'].iloc[index]}")
+    local = (moments - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    return local.to_numpy(dtype=np.float64) - BEIJING_OFFSET_SECONDS
+
+
+# --------------------------------------------------------------------------- user and video features
+
+
+def feature_tables(folder: Path, views: pd.DataFrame, summary: ConversionSummary) -> List[AtomicTable]:
+    tables = []
+    user_file = single_file(folder, USER_PATTERN)
+    if user_file is not None:
+        users = read_csv_log(user_file, None, ("user_id",), USER_TOKENS + USER_NUMBERS,
+                             lambda c, l: typed_users(c, l, user_file), what="feature file")
+        tables.append(features_of(users, USER_FIELD, views, "user", user_file, summary,
+                                  {USER_FIELD: "token", **{c: "token" for c in USER_TOKENS},
+                                   **{c: "float" for c in USER_NUMBERS}}))
+    video_file = single_file(folder, VIDEO_PATTERN)
+    if video_file is not None:
+        videos = read_csv_log(video_file, None, ("video_id",), VIDEO_OPTIONAL,
+                              lambda c, l: typed_videos(c, l, video_file), what="feature file")
+        tables.append(features_of(videos, ITEM_FIELD, views, "item", video_file, summary,
+                                  {ITEM_FIELD: "token", **{c: "token" for c in VIDEO_TOKENS}, "tag": "token_seq",
+                                   "upload_dt": "float", "video_duration": "float",
+                                   **{c: "float" for c in VIDEO_NUMBERS}}))
+    return tables
+
+
+def single_file(folder: Path, pattern: str) -> Optional[Path]:
+    found = sorted(folder.glob(pattern))
+    if len(found) > 1:
+        raise ConversionError("more than one feature file", file=folder, expected=f"one file matching {pattern}",
+                              found=[p.name for p in found])
+    return found[0] if found else None
+
+
+def features_of(frame: pd.DataFrame, field: str, views: pd.DataFrame, suffix: str, path: Path,
+                summary: ConversionSummary, types: Dict[str, str]) -> AtomicTable:
+    """Rows of the ids in the kept log; a repeated id is an error naming its line."""
+    repeated = frame[field].duplicated().to_numpy()
+    if repeated.any():
+        index = int(np.flatnonzero(repeated)[0])
+        raise ConversionError(f"id {DUPLICATE_FEATURE}", file=path, line=int(frame["line"].iloc[index]),
+                              field=field, expected="one row per id", found=frame[field].iloc[index])
+    used = frame[field].isin(set(views[field].astype(str)))
+    kept = frame[used.to_numpy()]
+    summary.stats[f"{path.name}: rows written / read"] = f"{len(kept)} / {len(frame)}"
+    missing = views[field].nunique() - len(kept)
+    if missing:
+        summary.stats[f"{path.name}: {suffix}s of the log without a row"] = int(missing)
+    return AtomicTable(suffix, kept.reset_index(drop=True), {k: v for k, v in types.items() if k in kept})
+
+
+def typed_users(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:
+    columns: Dict[str, object] = {USER_FIELD: token_column(chunk, "user_id", lines, path)}
+    for column in USER_TOKENS:
+        if column in chunk:
+            columns[column] = token_column(chunk, column, lines, path, missing_ok=True)
+    for column in USER_NUMBERS:
+        if column in chunk:
+            columns[column] = number_column(chunk, column, lines, path, missing_ok=True)
+    columns["line"] = lines
+    return pd.DataFrame(columns)
+
+
+def typed_videos(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:
+    columns: Dict[str, object] = {ITEM_FIELD: token_column(chunk, "video_id", lines, path)}
+    for column in VIDEO_TOKENS:
+        if column in chunk:
+            columns[column] = token_column(chunk, column, lines, path, missing_ok=True)
+    if "tag" in chunk:
+        columns["tag"] = tag_lists(chunk, lines, path)
+    if "upload_dt" in chunk:
+        columns["upload_dt"] = upload_seconds(chunk, lines, path)
+    if "video_duration" in chunk:
+        columns["video_duration"] = ms_to_seconds(number_column(chunk, "video_duration", lines, path,
+                                                                missing_ok=True))
+    for column in VIDEO_NUMBERS:
+        if column in chunk:
+            columns[column] = number_column(chunk, column, lines, path, missing_ok=True)
+    columns["line"] = lines
+    return pd.DataFrame(columns)
+
+
+def tag_lists(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.Series:
+    """"12,65" -> ["12", "65"]; an empty cell -> no tags (a missing value)."""
+    tags = chunk["tag"].str.replace(" ", "", regex=False)
+    bad = tags.str.contains(r"[^0-9A-Za-z_,\-]", regex=True).to_numpy()
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise ConversionError("bad tag list", file=path, line=int(lines[index]), field="tag",
+                              expected="comma-separated tag ids", found=chunk["tag"].iloc[index])
+    return tags.map(lambda text: [t for t in text.split(",") if t] or None)
+
+
+def upload_seconds(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> np.ndarray:
+    """Unix seconds of the upload date (UTC midnight); an empty cell is missing."""
+    texts = chunk["upload_dt"]
+    empty = (texts == "").to_numpy()
+    dates = pd.to_datetime(texts.mask(empty), format="%Y-%m-%d", errors="coerce")
+    bad = dates.isna().to_numpy() & ~empty
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise ConversionError("bad date", file=path, line=int(lines[index]), field="upload_dt",
+                              expected="YYYY-MM-DD", found=texts.iloc[index])
+    seconds = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=np.float64)

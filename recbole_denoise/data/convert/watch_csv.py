@@ -1,0 +1,290 @@
+"""Converter for a plain watch-time log: ``user_id,item_id,playing_time_ms,duration_ms``.
+
+Source: the layout in which the AAAI 2025 skip-behaviour authors ship KuaiRand-1K's
+random log (repository tkdgur658/DualSkipNet, ``Micro_Video_Datasets/KuaiRand-1K-Rand/
+Total_Interactions.csv``), and a convenient lowest common denominator for any
+micro-video log.
+
+Raw layout read (``--raw``: the file, or a folder holding ``interactions.csv`` or a
+single ``.csv``): comma-separated with a header line naming at least ``user_id``,
+``item_id``, ``playing_time_ms`` and ``duration_ms`` (milliseconds), optionally
+``timestamp`` (any increasing number, e.g. unix seconds, written as is). Other columns
+are ignored and listed in the summary.
+
+Output: ``<name>.inter`` with ``user_id:token item_id:token play_time:float
+duration:float [timestamp:float]``, times in seconds, for
+:class:`recbole_denoise.data.watch_time_dataset.WatchTimeDataset`, which derives the
+labels at load. The yaml carries the evaluation protocol of both micro-video papers
+(see :func:`watch_protocol`).
+
+Rows: an id that is empty or holds a space, or a value that is not a number, is an
+error naming the file, line and field. Dropped, with a reason in the summary (the
+rules of :func:`recbole_denoise.data.watch_time.clean_watch_rows`): rows with a missing,
+zero or negative duration, a missing or negative play time, and repeated views of the
+same (user, video), of which the longest is kept. The cap on replays
+(``max_play_ratio``) is not applied here: it is a dataset setting, applied at load.
+
+This module also holds the pieces the other watch-time converters (``kuairand``,
+``mva``) share: chunked CSV reading with line numbers, typed column checks, the
+watch-row cleaning step and the protocol.
+"""
+
+import argparse
+import io
+import re
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from recbole_denoise.data import watch_time
+
+from .writer import (
+    ITEM_FIELD,
+    USER_FIELD,
+    AtomicTable,
+    ConversionError,
+    ConversionSummary,
+    finish_conversion,
+    open_text,
+    start_conversion,
+)
+
+SOURCE = "watch-csv"
+DESCRIPTION = "plain watch-time log: user_id,item_id,playing_time_ms,duration_ms[,timestamp]"
+DEFAULT_FILE = "interactions.csv"
+REQUIRED = ("user_id", "item_id", "playing_time_ms", "duration_ms")
+OPTIONAL = ("timestamp",)
+
+PLAY_FIELD, DURATION_FIELD, TIME_FIELD = "play_time", "duration", "timestamp"
+MS_PER_SECOND = 1000.0
+
+_CHUNK_ROWS = 1_000_000
+_PARSER_LINE = re.compile(r"line (\d+)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options of its own: the layout is fixed."""
+
+
+def run(args: argparse.Namespace) -> ConversionSummary:
+    return convert(args.raw, args.out, name=args.name, overwrite=args.overwrite, quiet=args.quiet)
+
+
+def convert(raw, out, *, name: Optional[str] = None, overwrite: bool = False, quiet: bool = False) -> ConversionSummary:
+    """Convert the watch-time CSV at ``raw`` (the file or its folder) into ``out``."""
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite)
+    path = find_csv(Path(raw), DEFAULT_FILE)
+
+    def typed(chunk: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
+        columns = {USER_FIELD: token_column(chunk, "user_id", lines, path),
+                   ITEM_FIELD: token_column(chunk, "item_id", lines, path),
+                   PLAY_FIELD: number_column(chunk, "playing_time_ms", lines, path, missing_ok=True) / MS_PER_SECOND,
+                   DURATION_FIELD: number_column(chunk, "duration_ms", lines, path, missing_ok=True) / MS_PER_SECOND}
+        if "timestamp" in chunk:
+            columns[TIME_FIELD] = number_column(chunk, "timestamp", lines, path)
+        return pd.DataFrame(columns)
+
+    views = read_csv_log(path, summary, REQUIRED, OPTIONAL, typed)
+    has_time = TIME_FIELD in views
+    views = drop_unusable_views(views, summary, time_field=TIME_FIELD if has_time else None)
+    types = watch_types(has_time)
+    tables = [AtomicTable("inter", views, types)]
+    return finish_conversion(summary, tables, dataset_config=watch_protocol(has_time), overwrite=overwrite,
+                             quiet=quiet)
+
+
+# --------------------------------------------------------------------------- shared: output
+
+
+def watch_types(has_time: bool, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Atomic field types of a watch-time interaction file."""
+    types = {USER_FIELD: "token", ITEM_FIELD: "token", PLAY_FIELD: "float", DURATION_FIELD: "float"}
+    if has_time:
+        types[TIME_FIELD] = "float"
+    types.update(extra or {})
+    return types
+
+
+def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
+    """The evaluation protocol of FRAME (SIGIR 2023) and DPSkipNet (AAAI 2025), as plain config.
+
+    - ``eval_args``: each user's views split 6:2:2 (DPSkipNet "randomly sampled at a 6:2:2
+      ratio for each user"; here in time order when timestamps exist, else random),
+      ``mode: labeled``: every test view is scored, none is sampled;
+    - ``own_items_eval``: each user ranks only her own test videos (both papers);
+    - ``LABEL_FIELD: full_watch``: relevant = fully watched (derived at load by
+      ``WatchTimeDataset``);
+    - ranking metrics Recall, NDCG, Precision, MAP at 3 and 5, early stopping on
+      Recall@3 (DPSkipNet); ``value_metrics`` AUC and LogLoss (FRAME): RecBole refuses
+      ranking and value metrics in one ``metrics`` list, so they are listed apart;
+    - ``ground_truth_fields``: play time and fields derived from it are never model
+      features.
+    """
+    return {
+        "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "group_by": "user", "order": "TO" if has_time else "RO",
+                      "mode": "labeled"},
+        "own_items_eval": True,
+        "LABEL_FIELD": "full_watch",
+        "metrics": ["Recall", "NDCG", "Precision", "MAP"],
+        "topk": [3, 5],
+        "valid_metric": "Recall@3",
+        "value_metrics": ["AUC", "LogLoss"],
+        "ground_truth_fields": [PLAY_FIELD, *hidden],
+    }
+
+
+def drop_unusable_views(views: pd.DataFrame, summary: ConversionSummary, *,
+                        time_field: Optional[str]) -> pd.DataFrame:
+    """Apply :func:`watch_time.clean_watch_rows` without the replay cap, counting drops."""
+    kept, dropped = watch_time.clean_watch_rows(views, play_field=PLAY_FIELD, duration_field=DURATION_FIELD,
+                                                time_field=time_field, max_play_ratio=None)
+    for reason, count in dropped.items():
+        summary.drop(reason, count)
+    full = watch_time.full_watch(watch_time.watch_ratio(kept[PLAY_FIELD], kept[DURATION_FIELD]))
+    summary.stats["full watches (play >= duration)"] = f"{int(full.sum())} ({full.mean():.1%})" if len(kept) else 0
+    return kept.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- shared: reading
+
+
+def find_csv(raw: Path, default_name: str) -> Path:
+    """``raw`` itself, ``raw/default_name``, or the single ``.csv`` in the folder ``raw``."""
+    if raw.is_file():
+        return raw
+    if (raw / default_name).is_file():
+        return raw / default_name
+    found = sorted(raw.glob("*.csv"))
+    if len(found) == 1:
+        return found[0]
+    raise ConversionError("cannot tell which file holds the log", file=raw,
+                          expected=f"{default_name} or a single .csv file", found=[p.name for p in found])
+
+
+def read_header(path: Path) -> List[str]:
+    with open_text(path) as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise ConversionError("empty file or missing header line", file=path, line=1, expected="a header line")
+    return list(pd.read_csv(io.StringIO(first), nrows=0).columns)
+
+
+def read_csv_log(
+    path: Path,
+    summary: Optional[ConversionSummary],
+    required: Sequence[str],
+    optional: Sequence[str],
+    typed: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame],
+    *,
+    what: str = "log",
+) -> pd.DataFrame:
+    """A comma-separated file with a header, read in chunks of strings and typed chunk by chunk.
+
+    ``required`` columns must be in the header; ``optional`` ones are read when present;
+    the others are ignored (listed in the summary stats). A row with more fields than the
+    header is an error; pandas reads a row with fewer fields as empty trailing cells,
+    which the column checks then treat as missing values. ``typed(chunk, lines)`` turns a
+    chunk of stripped strings (with the 1-based line number of every row; the header is
+    line 1) into typed columns. Blank lines are skipped; every other row counts as read
+    when ``summary`` is given (interaction files).
+    """
+    header = read_header(path)
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ConversionError("required column missing from the header", file=path, line=1, field=missing[0],
+                              expected=", ".join(required), found=",".join(header))
+    columns = [c for c in header if c in set(required) | set(optional)]
+    ignored = [c for c in header if c not in columns]
+    if ignored and summary is not None:
+        summary.stats[f"{path.name}: columns ignored"] = ", ".join(ignored)
+    chunks, lines_before = [], 1
+    with open_text(path) as handle:
+        reader = pd.read_csv(handle, dtype=str, na_filter=False, skip_blank_lines=False, engine="c",
+                             chunksize=_CHUNK_ROWS)
+        try:
+            for chunk in reader:
+                lines = np.arange(lines_before + 1, lines_before + len(chunk) + 1)
+                lines_before += len(chunk)
+                chunk = chunk[columns].apply(lambda column: column.str.strip())
+                blank = (chunk == "").all(axis=1).to_numpy()
+                chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
+                if summary is not None:
+                    summary.rows_read += len(chunk)
+                chunks.append(typed(chunk, lines))
+        except pd.errors.ParserError as error:
+            match = _PARSER_LINE.search(str(error))
+            raise ConversionError("wrong number of columns", file=path,
+                                  line=int(match.group(1)) if match else None, field="columns",
+                                  expected=f"{len(header)} comma-separated columns",
+                                  found=str(error).split(". ")[-1]) from None
+        except UnicodeDecodeError as error:
+            raise ConversionError("cannot decode the file", file=path, expected="UTF-8 text",
+                                  found=error.object[error.start:error.end]) from None
+    if not chunks or sum(len(c) for c in chunks) == 0:
+        raise ConversionError(f"no rows in the {what}", file=path, expected="comma-separated rows after the header")
+    return concat_typed(chunks)
+
+
+def concat_typed(chunks: List[pd.DataFrame]) -> pd.DataFrame:
+    """Typed chunks joined; categorical columns keep one merged set of categories."""
+    if len(chunks) == 1:
+        return chunks[0]
+    joined = {}
+    for column in chunks[0].columns:
+        if isinstance(chunks[0][column].dtype, pd.CategoricalDtype):
+            joined[column] = union_categoricals([chunk[column] for chunk in chunks])
+        else:
+            joined[column] = np.concatenate([chunk[column].to_numpy() for chunk in chunks])
+    return pd.DataFrame(joined)
+
+
+def _fail(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, path: Path, problem: str,
+          expected: str):
+    index = int(np.flatnonzero(bad)[0])
+    raise ConversionError(problem, file=path, line=int(lines[index]), field=column, expected=expected,
+                          found=chunk[column].iloc[index])
+
+
+def token_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path, *,
+                 missing_ok: bool = False) -> pd.Categorical:
+    """Ids as a categorical column; an empty id (unless ``missing_ok``: a missing value)
+    or one with a space or a leading double quote is an error."""
+    values = chunk[column]
+    empty = (values == "").to_numpy()
+    if empty.any() and not missing_ok:
+        _fail(chunk, column, empty, lines, path, "missing id", "a non-empty id")
+    bad = values.str.contains(r"\s", regex=True).to_numpy() | values.str.startswith('"').to_numpy()
+    if bad.any():
+        _fail(chunk, column, bad, lines, path, "bad id", "an id without spaces")
+    return values.mask(empty).astype("category").array
+
+
+def number_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path, *,
+                  missing_ok: bool = False) -> np.ndarray:
+    """Numbers as float64; an empty cell is NaN when ``missing_ok``, else an error, and
+    text that is not a finite number is always an error."""
+    values = chunk[column]
+    empty = (values == "").to_numpy()
+    if empty.any() and not missing_ok:
+        _fail(chunk, column, empty, lines, path, "missing value", "a number")
+    numbers = pd.to_numeric(values.mask(empty), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~empty & ~np.isfinite(numbers)
+    if bad.any():
+        _fail(chunk, column, bad, lines, path, "bad number", "a finite number")
+    return numbers
+
+
+def flag_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path) -> np.ndarray:
+    """A 0/1 feedback signal as int8 (written as a float field)."""
+    values = chunk[column]
+    bad = ~values.isin(("0", "1")).to_numpy()
+    if bad.any():
+        _fail(chunk, column, bad, lines, path, "bad flag", "0 or 1")
+    return (values == "1").to_numpy().astype(np.int8)
+
+
+def ms_to_seconds(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64) / MS_PER_SECOND
