@@ -73,8 +73,9 @@ def hyperopt_search(config_file_list, params_file, algo="exhaustive", max_evals=
 
 
 def ray_search(config_file_list, params_file, num_samples=1, max_epochs=100,
-               local_dir="ray_results", cpus_per_trial=1, fixed_config=None):
-    """Ray Tune search with ASHA early stopping on the per-epoch ``valid_score``."""
+               local_dir="ray_results", cpus_per_trial=1, fixed_config=None, early_stopping=True):
+    """Ray Tune search; with ``early_stopping`` ASHA stops weak trials on the
+    per-epoch ``valid_score`` (otherwise every trial runs to the end)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -84,7 +85,9 @@ def ray_search(config_file_list, params_file, num_samples=1, max_epochs=100,
     def trial(params):
         return objective_function(dict(fixed, **params), config_file_list)
 
-    scheduler = ASHAScheduler(metric="valid_score", mode="max", max_t=max_epochs, grace_period=1)
+    scheduler = None
+    if early_stopping:
+        scheduler = ASHAScheduler(metric="valid_score", mode="max", max_t=max_epochs, grace_period=1)
     return tune.run(
         trial,
         config=_ray_space(read_params_file(params_file)),
