@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, mean_std, parse_overrides, run_variants, write_section,
+    command_line, markdown_table, mean_std, parse_overrides, run_variants, set_threads, write_section,
 )
 
 
@@ -29,6 +29,8 @@ def parse_args():
     parser.add_argument("--metrics", nargs="+", default=["recall@20", "ndcg@20", "recall@10"])
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value config overrides")
     parser.add_argument("--section", default=None, help="docs/benchmarks.md section name")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (use 1 per process when benchmarks share the CPU)")
     return parser.parse_args()
 
 
@@ -43,6 +45,7 @@ def drop_columns(items):
 
 def main():
     args = parse_args()
+    set_threads(args.threads)
     base = dict({"epochs": args.epochs, "state": "ERROR", "show_progress": False,
                  "checkpoint_dir": os.path.join("saved", "bench-adt")}, **parse_overrides(args.set))
     # Pop counts in one epoch: validate it, whatever eval_step says

@@ -46,6 +46,15 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def set_threads(threads):
+    """Pin torch's intra-op threads: two 2-thread processes on 2 cores slow each
+    other down several-fold (OpenMP threads wait on each other), one thread each does not."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def parse_overrides(items):
     """``["key=value", ...]`` from the command line as a config dict (values as Python
     literals where they parse, else strings)."""

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, mean_std, parse_overrides, run_variants, write_section,
+    command_line, markdown_table, mean_std, parse_overrides, run_variants, set_threads, write_section,
 )
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
@@ -47,6 +47,8 @@ def parse_args():
     parser.add_argument("--metrics", nargs="+", default=["recall@10", "ndcg@10", "precision@10"])
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value config overrides")
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "routing", "noise"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (use 1 per process when benchmarks share the CPU)")
     return parser.parse_args()
 
 
@@ -72,6 +74,7 @@ def injected_edge_weights(dataset, base, seed):
 
 def main():
     args = parse_args()
+    set_threads(args.threads)
     base = dict({"epochs": args.epochs, "state": "ERROR", "show_progress": False,
                  "checkpoint_dir": os.path.join("saved", "bench-grcn")}, **parse_overrides(args.set))
     header_note = f"seeds {', '.join(map(str, args.seeds))}; command: `{command_line()}`"
