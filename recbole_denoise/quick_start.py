@@ -98,13 +98,13 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     logging.basicConfig(level=logging.ERROR)
     _, (train_data, valid_data, test_data), _, trainer = _prepare(config)
     tune_session = _tune_session()
-    report_epoch = None
-    if tune_session is not None:
-        def report_epoch(epoch_idx, valid_score):
-            tune_session.report({"valid_score": float(valid_score), "epoch": epoch_idx})
+
+    def report_epoch(epoch_idx, valid_score):
+        tune_session.report({"valid_score": float(valid_score), "epoch": epoch_idx})
 
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, verbose=False, saved=saved, callback_fn=report_epoch
+        train_data, valid_data, verbose=False, saved=saved,
+        callback_fn=report_epoch if tune_session is not None else None,
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved)
     if tune_session is not None:

@@ -1,7 +1,6 @@
 """The package looks in itself first and falls back to RecBole."""
 
 import pytest
-import torch
 from recbole.model.general_recommender import BPR as RecBoleBPR
 from recbole.model.general_recommender import CDAE as RecBoleCDAE
 from recbole.model.general_recommender import NeuMF as RecBoleNeuMF

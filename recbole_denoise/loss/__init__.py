@@ -18,3 +18,22 @@ from recbole_denoise.loss.modules import (
     DenoisingPointwiseLoss,
     LossRecord,
 )
+
+__all__ = [
+    "PAIRWISE_LOSSES",
+    "POINTWISE_LOSSES",
+    "DenoisedLoss",
+    "bce",
+    "bpr",
+    "denoised_pairwise_loss",
+    "denoised_pointwise_loss",
+    "reweighted_bce",
+    "reweighted_bpr",
+    "reweighting_weights",
+    "truncated_bce",
+    "truncated_bpr",
+    "DenoisingPairwiseLoss",
+    "DenoisingPointwiseLoss",
+    "LossRecord",
+    "DropRateSchedule",
+]

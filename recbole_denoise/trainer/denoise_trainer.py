@@ -4,7 +4,7 @@ import os
 
 from recbole.model.loss import BPRLoss
 from recbole.trainer import Trainer
-from recbole.utils import InputType, set_color
+from recbole.utils import set_color
 from torch import nn
 
 from recbole_denoise.loss import (
@@ -19,9 +19,9 @@ from recbole_denoise.trainer.diagnostics import DenoisingDiagnostics
 
 # RecBole's own loss modules that have a denoising stand-in
 _REPLACEABLE = {
-    nn.BCEWithLogitsLoss: lambda cfg: DenoisingPointwiseLoss(inputs="logits"),
-    nn.BCELoss: lambda cfg: DenoisingPointwiseLoss(inputs="probabilities"),
-    BPRLoss: lambda cfg: DenoisingPairwiseLoss(),
+    nn.BCEWithLogitsLoss: lambda: DenoisingPointwiseLoss(inputs="logits"),
+    nn.BCELoss: lambda: DenoisingPointwiseLoss(inputs="probabilities"),
+    BPRLoss: lambda: DenoisingPairwiseLoss(),
 }
 
 
@@ -48,7 +48,7 @@ def install_denoising_loss(model, loss_type, beta):
                 f"BPRLoss attribute on the model (found {found})"
             )
         name, module = candidates[0]
-        setattr(model, name, _REPLACEABLE[type(module)](None))
+        setattr(model, name, _REPLACEABLE[type(module)]())
         own = [getattr(model, name)]
     if len(own) != 1:
         raise ValueError(f"{type(model).__name__} owns {len(own)} denoising losses; expected 1")
