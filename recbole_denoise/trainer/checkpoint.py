@@ -15,6 +15,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
+from recbole_denoise.evaluator import own_items_metrics
 from recbole_denoise.utils import load_checkpoint
 
 _PLAIN_TYPES = (str, int, float, bool, type(None))
@@ -146,9 +147,30 @@ class SafeCheckpointMixin:
             self.model.load_state_dict(checkpoint["state_dict"])
             self.model.load_other_parameter(checkpoint.get("other_parameter"))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+        if self.config["own_items_eval"]:
+            return self._evaluate_own_items(eval_data)
         return super().evaluate(
             eval_data, load_best_model=False, model_file=None, show_progress=show_progress
         )
+
+    @torch.no_grad()
+    def _evaluate_own_items(self, eval_data):
+        """Each user ranks her own test items (``recbole_denoise.evaluator.own_items``)."""
+        if getattr(eval_data, "neg_sample_args", {}).get("distribution") != "none":
+            raise ValueError("own_items_eval needs eval_args mode: labeled (each test row is a "
+                             "user's own item with its label)")
+        label_field = self.config["own_items_label"] or self.config["LABEL_FIELD"]
+        uid_field = self.config["USER_ID_FIELD"]
+        self.model.eval()
+        users, scores, labels = [], [], []
+        for batch in eval_data:
+            interaction = batch[0].to(self.device)
+            scores.append(self.model.predict(interaction).float().cpu())
+            users.append(interaction[uid_field].cpu())
+            labels.append(interaction[label_field].float().cpu())
+        return own_items_metrics(torch.cat(users).numpy(), torch.cat(scores).numpy(),
+                                 torch.cat(labels).numpy(), self.config["own_items_metrics"],
+                                 self.config["topk"], self.config)
 
 
 _SAFE_CLASSES = {}
