@@ -117,9 +117,9 @@ def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
     - ``own_items_eval``: each user ranks only her own test videos (both papers);
     - ``LABEL_FIELD: full_watch``: relevant = fully watched (derived at load by
       ``WatchTimeDataset``);
-    - ranking metrics Recall, NDCG, Precision, MAP at 3 and 5, early stopping on
-      Recall@3 (DPSkipNet); ``value_metrics`` AUC and LogLoss (FRAME): RecBole refuses
-      ranking and value metrics in one ``metrics`` list, so they are listed apart;
+    - ``own_items_metrics``: AUC, GAUC, LogLoss (FRAME) and Precision, Recall, MAP,
+      NDCG at 3 and 5, early stopping on Recall@3 (DPSkipNet); RecBole's own
+      ``metrics`` list keeps the value metrics only, since it refuses a mix;
     - ``ground_truth_fields``: play time and fields derived from it are never model
       features.
     """
@@ -128,10 +128,10 @@ def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
                       "mode": "labeled"},
         "own_items_eval": True,
         "LABEL_FIELD": "full_watch",
-        "metrics": ["Recall", "NDCG", "Precision", "MAP"],
+        "metrics": ["AUC", "LogLoss"],
+        "own_items_metrics": ["AUC", "GAUC", "LogLoss", "Precision", "Recall", "MAP", "NDCG"],
         "topk": [3, 5],
         "valid_metric": "Recall@3",
-        "value_metrics": ["AUC", "LogLoss"],
         "ground_truth_fields": [PLAY_FIELD, *hidden],
     }
 
