@@ -83,7 +83,8 @@ def ray_search(config_file_list, params_file, num_samples=1, max_epochs=100,
     fixed = dict(fixed_config or {})
 
     def trial(params):
-        return objective_function(dict(fixed, **params), config_file_list)
+        # reports go through the Tune session; a returned dict would be one more report
+        objective_function(dict(fixed, **params), config_file_list)
 
     scheduler = None
     if early_stopping:
