@@ -61,7 +61,9 @@ def main():
                     + drop_columns(items) + [f"{sum(r['seconds'] for r in items) / len(items):.0f}"])
     table = markdown_table(header, rows)
     print(table)
-    body = (f"### ADT on {args.dataset}: CE vs T-CE vs R-CE (seeds {', '.join(map(str, args.seeds))})\n\n"
+    settings = " ".join(args.set)
+    body = (f"### ADT on {args.dataset}: {' vs '.join(args.losses)} on {', '.join(args.models)}"
+            f"{' with ' + settings if settings else ''} (seeds {', '.join(map(str, args.seeds))})\n\n"
             f"Command: `{command_line()}`\n\n{table}\n")
     write_section(args.section or f"adt-{args.dataset}", body)
 
