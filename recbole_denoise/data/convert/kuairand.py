@@ -62,7 +62,6 @@ from .watch_csv import (
     DURATION_FIELD,
     PLAY_FIELD,
     TIME_FIELD,
-    concat_typed,
     drop_unusable_views,
     flag_column,
     ms_to_seconds,
@@ -73,6 +72,7 @@ from .watch_csv import (
     watch_types,
 )
 from .writer import (
+    concat_typed,
     ITEM_FIELD,
     USER_FIELD,
     AtomicTable,

@@ -51,10 +51,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from .features import DenseModality, WordModality, describe, modality_files
 from .writer import (
+    concat_typed,
     CLEAN_FIELD,
     ITEM_FIELD,
     USER_FIELD,
@@ -216,7 +216,7 @@ def read_log(path: Path, summary: ConversionSummary) -> pd.DataFrame:
                                   found=error.object[error.start:error.end]) from None
     if not chunks or summary.rows_read == 0:
         raise ConversionError("no rows in the log", file=path, expected="tab-separated rows")
-    return concat_chunks(chunks)
+    return concat_typed(chunks)
 
 
 class DistinctValues:
@@ -284,18 +284,6 @@ def typed_chunk(columns: Dict[str, DistinctValues], lines: np.ndarray, path: Pat
     typed["line"] = lines
     return pd.DataFrame(typed)
 
-
-def concat_chunks(chunks: List[pd.DataFrame]) -> pd.DataFrame:
-    """Chunks joined; each token column's categories are merged into one (keeps memory small)."""
-    if len(chunks) == 1:
-        return chunks[0]
-    joined = {}
-    for column in chunks[0].columns:
-        if isinstance(chunks[0][column].dtype, pd.CategoricalDtype):
-            joined[column] = union_categoricals([chunk[column] for chunk in chunks])
-        else:
-            joined[column] = np.concatenate([chunk[column].to_numpy() for chunk in chunks])
-    return pd.DataFrame(joined)
 
 
 # --------------------------------------------------------------------------- item features

@@ -37,11 +37,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from recbole_denoise.data import watch_time
 
 from .writer import (
+    concat_typed,
     ITEM_FIELD,
     USER_FIELD,
     AtomicTable,
@@ -227,18 +227,6 @@ def read_csv_log(
         raise ConversionError(f"no rows in the {what}", file=path, expected="comma-separated rows after the header")
     return concat_typed(chunks)
 
-
-def concat_typed(chunks: List[pd.DataFrame]) -> pd.DataFrame:
-    """Typed chunks joined; categorical columns keep one merged set of categories."""
-    if len(chunks) == 1:
-        return chunks[0]
-    joined = {}
-    for column in chunks[0].columns:
-        if isinstance(chunks[0][column].dtype, pd.CategoricalDtype):
-            joined[column] = union_categoricals([chunk[column] for chunk in chunks])
-        else:
-            joined[column] = np.concatenate([chunk[column].to_numpy() for chunk in chunks])
-    return pd.DataFrame(joined)
 
 
 def _fail(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, path: Path, problem: str,

@@ -52,6 +52,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 CLEAN_FIELD = "clean"
 USER_FIELD = "user_id"
@@ -322,6 +323,21 @@ class TokenColumn:
 
 
 # --------------------------------------------------------------------------- shared interaction steps
+
+
+
+def concat_typed(chunks: List[pd.DataFrame]) -> pd.DataFrame:
+    """Typed chunks joined; categorical columns keep one merged set of categories
+    (joining category codes keeps a large token column small in memory)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    joined = {}
+    for column in chunks[0].columns:
+        if isinstance(chunks[0][column].dtype, pd.CategoricalDtype):
+            joined[column] = union_categoricals([chunk[column] for chunk in chunks])
+        else:
+            joined[column] = np.concatenate([chunk[column].to_numpy() for chunk in chunks])
+    return pd.DataFrame(joined)
 
 
 def keep_latest_per_pair(
