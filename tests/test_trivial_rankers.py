@@ -1,0 +1,49 @@
+"""The trivial watch-time rankers every FRAME / DPSkipNet table carries."""
+
+import torch
+from recbole.utils import init_seed
+
+from recbole_denoise.config import Config
+from recbole_denoise.quick_start import _prepare, run_recbole_denoise
+
+QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
+
+
+def _model(name, tmp_path, **config):
+    config = Config(model=name, dataset="microvideo-sim", config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
+    init_seed(config["seed"], True)
+    _, loaders, model, _ = _prepare(config)
+    return model, loaders
+
+
+def test_item_completion_rate_is_the_smoothed_training_rate(tmp_path):
+    model, (train, _, _) = _model("ItemCompletionRate", tmp_path, prior_views=2.0)
+    inter = train._dataset.inter_feat
+    items, full = inter["item_id"], inter["full_watch"]
+    global_rate = full.mean()
+    for item in items[:20].tolist():
+        mine = items == item
+        expected = (full[mine].sum() + 2.0 * global_rate) / (mine.sum() + 2.0)
+        assert torch.isclose(model.completion_rate[item], expected)
+    unseen = torch.ones(model.n_items, dtype=torch.bool)
+    unseen[items] = False
+    unseen[0] = False
+    if unseen.any():
+        assert torch.allclose(model.completion_rate[unseen], global_rate.expand(int(unseen.sum())))
+
+
+def test_shorter_first_scores_decrease_with_duration(tmp_path):
+    model, (_, _, test) = _model("ShorterFirst", tmp_path)
+    batch = next(iter(test))[0]
+    scores = model.predict(batch)
+    order = torch.argsort(batch["duration"])
+    assert torch.all(scores[order][1:] <= scores[order][:-1])
+    assert torch.all((scores > 0) & (scores < 1))
+
+
+def test_both_run_under_the_own_items_protocol(tmp_path):
+    for name in ("ItemCompletionRate", "ShorterFirst"):
+        result = run_recbole_denoise(model=name, dataset="microvideo-sim",
+                                     config_dict=dict(QUIET, checkpoint_dir=str(tmp_path)))
+        assert 0.0 <= result["test_result"]["ndcg@5"] <= 1.0
+        assert result["test_result"]["users_ranked"] > 0
