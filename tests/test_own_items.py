@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from recbole_denoise.config import Config
 from recbole_denoise.evaluator import own_items_metrics, rank_own_items
 from recbole_denoise.quick_start import run_recbole_denoise
 

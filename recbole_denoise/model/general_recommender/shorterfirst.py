@@ -10,7 +10,7 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType, ModelType
 
-from recbole_denoise.data.watch_time_dataset import DURATION_FIELD, FULL_WATCH_FIELD, WatchTimeDataset
+from recbole_denoise.data.watch_time_dataset import DURATION_FIELD, WatchTimeDataset
 
 
 class ShorterFirst(GeneralRecommender):
