@@ -111,13 +111,21 @@ def get_trainer(model_type, model_name, config=None):
 
 
 def create_dataset(config):
-    """Dataset for ``config['model']``: ``<Model>Dataset`` of this package, the
-    ``DenoiseDataset`` for general and context-aware models, else RecBole's choice."""
+    """Dataset for ``config['model']``, most specific first: ``<Model>Dataset`` of this
+    package; the dataset's own ``dataset_class`` (a converter writes e.g.
+    ``WatchTimeDataset`` into its yaml) when it refines the model's ``dataset_class``
+    or the model names none (so RecBole's BPR or Random run on watch-time data too);
+    the model's ``dataset_class``; ``DenoiseDataset`` for general and context-aware
+    models; else RecBole's choice."""
     dataset_module = importlib.import_module("recbole_denoise.data.dataset")
     dataset_class = getattr(dataset_module, config["model"] + "Dataset", None)
     if dataset_class is None:
-        model_class = get_model(config["model"])
-        dataset_class = getattr(model_class, "dataset_class", None)
+        model_wants = getattr(get_model(config["model"]), "dataset_class", None)
+        data_wants = _named_dataset_class(config["dataset_class"])
+        if data_wants is not None and (model_wants is None or issubclass(data_wants, model_wants)):
+            dataset_class = data_wants
+        else:
+            dataset_class = model_wants
     if dataset_class is None and config["MODEL_TYPE"] in (
         ModelType.GENERAL,
         ModelType.CONTEXT,
@@ -131,6 +139,21 @@ def create_dataset(config):
     if config["save_dataset"]:
         dataset.save()
     return dataset
+
+
+DATASET_MODULES = ("recbole_denoise.data.dataset", "recbole_denoise.data.watch_time_dataset")
+
+
+def _named_dataset_class(name):
+    """The dataset class called ``name`` in this package (``None`` for no name)."""
+    if not name:
+        return None
+    for module_path in DATASET_MODULES:
+        found = getattr(importlib.import_module(module_path), name, None)
+        if found is not None:
+            return found
+    raise ValueError(f"dataset_class [{name}] is not a dataset class of recbole_denoise "
+                     f"(looked in {', '.join(DATASET_MODULES)})")
 
 
 def load_checkpoint(path, device="cpu", trust_pickle=False):

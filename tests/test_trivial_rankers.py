@@ -47,3 +47,13 @@ def test_both_run_under_the_own_items_protocol(tmp_path):
                                      config_dict=dict(QUIET, checkpoint_dir=str(tmp_path)))
         assert 0.0 <= result["test_result"]["ndcg@5"] <= 1.0
         assert result["test_result"]["users_ranked"] > 0
+
+
+def test_recbole_models_get_the_watch_time_dataset_from_the_data_yaml(tmp_path):
+    # microvideo-sim.yaml names dataset_class: WatchTimeDataset, so RecBole's own
+    # models see the derived full_watch label and run under the same protocol
+    for name in ("Random", "BPR"):
+        result = run_recbole_denoise(model=name, dataset="microvideo-sim", config_dict=dict(
+            QUIET, checkpoint_dir=str(tmp_path), epochs=1,
+            train_neg_sample_args={"distribution": "uniform", "sample_num": 1}))
+        assert 0.0 <= result["test_result"]["ndcg@5"] <= 1.0

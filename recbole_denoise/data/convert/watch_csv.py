@@ -111,6 +111,8 @@ def watch_types(has_time: bool, extra: Optional[Dict[str, str]] = None) -> Dict[
 def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
     """The evaluation protocol of FRAME (SIGIR 2023) and DPSkipNet (AAAI 2025), as plain config.
 
+    - ``dataset_class``: ``WatchTimeDataset``, so that any model, RecBole's included,
+      gets the derived ``full_watch`` label;
     - ``eval_args``: each user's views split 6:2:2 (DPSkipNet "randomly sampled at a 6:2:2
       ratio for each user"; here in time order when timestamps exist, else random),
       ``mode: labeled``: every test view is scored, none is sampled;
@@ -124,6 +126,7 @@ def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
       features.
     """
     return {
+        "dataset_class": "WatchTimeDataset",  # derives the labels below for any model
         "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "group_by": "user", "order": "TO" if has_time else "RO",
                       "mode": "labeled"},
         "own_items_eval": True,
