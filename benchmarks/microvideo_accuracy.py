@@ -25,6 +25,7 @@ VARIANTS = [
     ("ItemCompletionRate", "ItemCompletionRate", {}),
     ("ShorterFirst", "ShorterFirst", {}),
     ("BPR (all views)", "BPR", BPR_SAMPLING),
+    ("BPR (full watches)", "BPR", dict(BPR_SAMPLING, train_keep={"full_watch": 1})),
     ("DPSkipNet", "DPSkipNet", {}),
     ("DPSkipNet graphs=single", "DPSkipNet", {"graphs": "single"}),
     ("DPSkipNet graphs=high", "DPSkipNet", {"graphs": "high"}),

@@ -204,6 +204,8 @@ def data_preparation(config, dataset):
         return recbole_data_preparation(config, dataset)
 
     train_set, valid_set, test_set = dataset.build()
+    if config["train_keep"]:
+        train_set = keep_training_rows(train_set, config["train_keep"])
     if config["train_noise_ratio"]:
         from recbole_denoise.data.noise import inject_random_interactions
 
@@ -234,6 +236,22 @@ def data_preparation(config, dataset):
         + f"eval_batch_size = [{config['eval_batch_size']}] eval_args: [{config['eval_args']}]"
     )
     return train_data, valid_data, test_data
+
+
+def keep_training_rows(split, rule):
+    """The training split without the rows below ``rule`` = ``{field: minimum}`` (e.g.
+    ``{full_watch: 1}``: a video-level baseline trained on full watches only, while
+    validation and test keep every row)."""
+    if not isinstance(rule, dict) or len(rule) != 1:
+        raise ValueError(f"train_keep must be one {{field: minimum}} pair, got {rule!r}")
+    (field, minimum), = rule.items()
+    if field not in split.inter_feat:
+        raise ValueError(f"train_keep names field [{field}], which the training split does not have "
+                         f"(fields: {list(split.inter_feat.columns)})")
+    mask = split.inter_feat[field] >= minimum
+    getLogger().info(set_color("train_keep", "blue") + f": training keeps {int(mask.sum())} of "
+                     f"{len(mask)} rows with {field} >= {minimum}")
+    return split.copy(split.inter_feat[torch.nonzero(mask).squeeze(1)])
 
 
 def keep_clean_interactions(split):

@@ -57,3 +57,13 @@ def test_recbole_models_get_the_watch_time_dataset_from_the_data_yaml(tmp_path):
             QUIET, checkpoint_dir=str(tmp_path), epochs=1,
             train_neg_sample_args={"distribution": "uniform", "sample_num": 1}))
         assert 0.0 <= result["test_result"]["ndcg@5"] <= 1.0
+
+
+def test_train_keep_trains_a_video_level_baseline_on_full_watches_only(tmp_path):
+    config = Config(model="BPR", dataset="microvideo-sim", config_dict=dict(
+        QUIET, checkpoint_dir=str(tmp_path), train_keep={"full_watch": 1},
+        train_neg_sample_args={"distribution": "uniform", "sample_num": 1}))
+    init_seed(config["seed"], True)
+    _, (train, valid, test), _, _ = _prepare(config)
+    assert train._dataset.inter_feat["full_watch"].min() == 1
+    assert test._dataset.inter_feat["full_watch"].min() == 0  # test keeps every view
