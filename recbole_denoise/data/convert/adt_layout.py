@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from . import adressa, amazon_book, yelp
+from . import adressa, rated_reviews
 from .writer import (
     CLEAN_FIELD,
     ITEM_FIELD,
@@ -55,8 +55,8 @@ FILE_SUFFIXES = (".train.rating", ".valid.rating", TEST_SUFFIX)
 
 # The paper's metrics per authors' dataset name (Section 5, "Evaluation Protocols").
 PAPER_PROTOCOLS = {
-    "yelp": yelp.PAPER_PROTOCOL,
-    "amazon_book": amazon_book.PAPER_PROTOCOL,
+    "yelp": rated_reviews.PAPER_PROTOCOL,
+    "amazon_book": rated_reviews.PAPER_PROTOCOL,
     "adressa": adressa.PAPER_PROTOCOL,
 }
 

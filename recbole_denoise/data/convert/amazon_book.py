@@ -39,20 +39,15 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .rated_reviews import finish_rated_reviews
 from .writer import (
-    CLEAN_FIELD,
     ITEM_FIELD,
     USER_FIELD,
-    AtomicTable,
     ConversionError,
     ConversionSummary,
     TokenColumn,
-    clean_flags,
-    filter_k_core,
-    finish_conversion,
     iter_json_objects,
     iter_lines,
-    keep_latest_per_pair,
     parse_id,
     parse_number,
     require,
@@ -67,16 +62,9 @@ RAW_FILE_NAMES = tuple(
     for ext in (".json", ".json.gz")
 ) + ("ratings_Books.csv",)
 CSV_COLUMNS = ("user", "item", "rating", "timestamp")
-MIN_CLEAN_RATING = 3.0  # paper: rating < 3 is a false positive
 DUPLICATE_REASON = "repeated review of the same book (kept the latest)"
 
-# The paper's protocol for Amazon-book (same as Yelp): Recall and NDCG at 50 and 100.
-PAPER_PROTOCOL = {"topk": [50, 100], "valid_metric": "Recall@50", "metrics": ["Recall", "NDCG"],
-                  # the flag is derived from it: never a model feature
-                  "ground_truth_fields": ["rating"]}
 
-INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", "rating": "float", "timestamp": "float",
-               CLEAN_FIELD: "float"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,11 +99,8 @@ def convert(
     summary.options["format"] = raw_format
     reader = read_ratings_csv if raw_format == "csv" else read_reviews_json
     ratings = reader(path, summary)
-    ratings = keep_latest_per_pair(ratings, summary, DUPLICATE_REASON)
-    ratings = filter_k_core(ratings, min_interactions, summary)
-    ratings = ratings.assign(**{CLEAN_FIELD: clean_flags(ratings["rating"] >= MIN_CLEAN_RATING)})
-    tables = [AtomicTable("inter", ratings, INTER_TYPES)]
-    return finish_conversion(summary, tables, dataset_config=PAPER_PROTOCOL, overwrite=overwrite, quiet=quiet)
+    return finish_rated_reviews(summary, ratings, duplicate_reason=DUPLICATE_REASON,
+                                min_interactions=min_interactions, overwrite=overwrite, quiet=quiet)
 
 
 def find_raw_file(raw: Path) -> Path:

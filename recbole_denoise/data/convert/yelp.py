@@ -34,19 +34,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .rated_reviews import finish_rated_reviews
 from .writer import (
-    CLEAN_FIELD,
     ITEM_FIELD,
     USER_FIELD,
-    AtomicTable,
     ConversionError,
     ConversionSummary,
     TokenColumn,
-    clean_flags,
-    filter_k_core,
-    finish_conversion,
     iter_json_objects,
-    keep_latest_per_pair,
     parse_id,
     parse_number,
     require,
@@ -56,16 +51,9 @@ from .writer import (
 SOURCE = "yelp"
 DESCRIPTION = "Yelp Open Dataset review file (yelp_academic_dataset_review.json)"
 REVIEW_FILE_NAMES = ("yelp_academic_dataset_review.json", "yelp_academic_dataset_review.json.gz")
-MIN_CLEAN_STARS = 3.0  # paper: rating < 3 is a false positive
 DUPLICATE_REASON = "repeated review of the same business (kept the latest)"
 
-# The paper's protocol for Yelp and Amazon-book: Recall and NDCG at 50 and 100.
-PAPER_PROTOCOL = {"topk": [50, 100], "valid_metric": "Recall@50", "metrics": ["Recall", "NDCG"],
-                  # the flag is derived from it: never a model feature
-                  "ground_truth_fields": ["rating"]}
 
-INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", "rating": "float", "timestamp": "float",
-               CLEAN_FIELD: "float"}
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 
 
@@ -93,11 +81,8 @@ def convert(
                                options={"min_interactions": min_interactions})
     path = find_review_file(Path(raw))
     reviews = read_reviews(path, summary)
-    reviews = keep_latest_per_pair(reviews, summary, DUPLICATE_REASON)
-    reviews = filter_k_core(reviews, min_interactions, summary)
-    reviews = reviews.assign(**{CLEAN_FIELD: clean_flags(reviews["rating"] >= MIN_CLEAN_STARS)})
-    tables = [AtomicTable("inter", reviews, INTER_TYPES)]
-    return finish_conversion(summary, tables, dataset_config=PAPER_PROTOCOL, overwrite=overwrite, quiet=quiet)
+    return finish_rated_reviews(summary, reviews, duplicate_reason=DUPLICATE_REASON,
+                                min_interactions=min_interactions, overwrite=overwrite, quiet=quiet)
 
 
 def find_review_file(raw: Path) -> Path:
