@@ -53,15 +53,19 @@ class DenoiseDataset(Dataset):
             )
         values = self.inter_feat[field].to_numpy(dtype=np.float64)
         self.inter_feat[self.clean_field] = (values >= minimum).astype(np.float64)
-        self.field2type[self.clean_field] = FeatureType.FLOAT
-        self.field2source[self.clean_field] = FeatureSource.INTERACTION
-        self.field2seqlen[self.clean_field] = 1
+        self.register_clean_field()
         n_noisy = int((values < minimum).sum())
         self.logger.info(
             set_color("clean flag", "blue")
             + f": [{self.clean_field}] = {field} >= {minimum}; "
             f"{n_noisy} of {len(values)} interactions are false positives"
         )
+
+    def register_clean_field(self):
+        """Declare the flag as a float interaction field (after adding its column)."""
+        self.field2type[self.clean_field] = FeatureType.FLOAT
+        self.field2source[self.clean_field] = FeatureSource.INTERACTION
+        self.field2seqlen[self.clean_field] = 1
 
     @property
     def has_clean_flag(self):

@@ -4,7 +4,6 @@ how a model weights or drops edges it should not trust (GRCN's robustness study)
 import numpy as np
 import torch
 from recbole.data.interaction import Interaction, cat_interactions
-from recbole.utils import FeatureSource, FeatureType
 
 
 def _ensure_clean_field(dataset, splits):
@@ -12,9 +11,7 @@ def _ensure_clean_field(dataset, splits):
     field = dataset.clean_field
     if field in dataset.field2type:
         return splits
-    dataset.field2type[field] = FeatureType.FLOAT
-    dataset.field2source[field] = FeatureSource.INTERACTION
-    dataset.field2seqlen[field] = 1
+    dataset.register_clean_field()
     flagged = []
     for split in splits:
         split.inter_feat.update(Interaction({field: torch.ones(len(split.inter_feat))}))
