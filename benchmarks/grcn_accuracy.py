@@ -13,6 +13,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 import torch
 
@@ -57,19 +58,76 @@ def summary_rows(results, metrics):
             + [f"{statistics.mean(r['seconds'] for r in items):.0f}"] for label, items in results.items()]
 
 
-def injected_edge_weights(dataset, base, seed):
-    """GRCN trained on noisy training data: mean weight of injected vs original edges."""
+def noisy_grcn_run(dataset, base, seed):
+    """GRCN trained with injected noise: its test result plus the mean learned weight of
+    injected vs original training edges (best checkpoint), from the same run."""
     config = Config(model="GRCN", dataset=dataset, config_dict=dict(base, seed=seed, train_noise_ratio=base["noise"]))
     init_seed(config["seed"], config["reproducibility"])
-    _, (train, valid, _), model, trainer = _prepare(config)
+    started = time.time()
+    _, (train, valid, test), model, trainer = _prepare(config)
     trainer.fit(train, valid, saved=True, show_progress=False)
-    trainer.evaluate(valid, load_best_model=True)  # loads the best weights into the model
+    test_result = trainer.evaluate(test, load_best_model=True)  # also loads the best weights
     weights = model.edge_weights()
     inter = train._dataset.inter_feat
     flag = dict(zip(zip(inter["user_id"].tolist(), inter["item_id"].tolist()), inter["clean"].tolist()))
     injected = torch.tensor([flag[p] == 0 for p in zip(weights["user"].tolist(), weights["item"].tolist())])
-    return {key: (float(weights[key][injected].mean()), float(weights[key][~injected].mean()))
-            for key in ("item_to_user", "user_to_item")}
+    means = {key: (float(weights[key][injected].mean()), float(weights[key][~injected].mean()))
+             for key in ("item_to_user", "user_to_item")}
+    print(f"GRCN + noise seed {seed}: recall@10 {test_result['recall@10']:.4f}, weights {means}", flush=True)
+    return {"test_result": test_result, "weights": means, "seconds": time.time() - started}
+
+
+def accuracy_section(args, base, header_note):
+    results = run_variants(VARIANTS, args.dataset, args.seeds, base, args.metrics)
+    table = markdown_table(["model"] + args.metrics + ["s / run"], summary_rows(results, args.metrics))
+    print(table)
+    write_section(f"grcn-{args.dataset}", f"### GRCN on {args.dataset} ({header_note})\n\n{table}\n")
+    return results
+
+
+def noise_section(args, base, header_note, done):
+    """Recall@10 with clean vs noisy training data; clean runs are reused from the
+    accuracy section when it ran with the same settings."""
+    labels = ("Pop", "BPR", "LightGCN", "GRCN (confid, soft)")
+    clean = [v for v in VARIANTS if v[0] in labels and v[0] not in done]
+    results = dict(done, **run_variants(clean, args.dataset, args.seeds, base, args.metrics))
+    noisy = [(f"{label} + noise", model, dict(overrides, train_noise_ratio=args.noise))
+             for label, model, overrides in VARIANTS if label in labels[:3]]
+    results.update(run_variants(noisy, args.dataset, args.seeds, base, args.metrics))
+    grcn_runs = [noisy_grcn_run(args.dataset, dict(base, noise=args.noise), seed) for seed in args.seeds]
+    results["GRCN (confid, soft) + noise"] = grcn_runs
+    rows = []
+    for label in labels:
+        before = [r["test_result"]["recall@10"] for r in results[label]]
+        after = [r["test_result"]["recall@10"] for r in results[f"{label} + noise"]]
+        drops = [(b - a) / b for b, a in zip(before, after)]
+        rows.append([label, mean_std(before), mean_std(after), mean_std(drops)])
+    weight_rows = [[key, mean_std(r["weights"][key][0] for r in grcn_runs),
+                    mean_std(r["weights"][key][1] for r in grcn_runs)] for key in ("item_to_user", "user_to_item")]
+    body = (f"### Injected noise on {args.dataset}: {args.noise:.0%} random training edges ({header_note})\n\n"
+            + markdown_table(["model", "recall@10 clean train", "recall@10 noisy train", "relative drop"], rows)
+            + "\n\nGRCN's learned edge weights on the noisy training graph (best checkpoint):\n\n"
+            + markdown_table(["edge direction", "mean weight, injected", "mean weight, original"], weight_rows)
+            + "\n")
+    print(body)
+    write_section(f"grcn-noise-{args.dataset}", body)
+
+
+def routing_section(args, base, header_note, done):
+    """Routing-iteration curve; the default setting is reused from the accuracy section."""
+    default = Config(model="GRCN", dataset=args.dataset, config_dict=dict(base))["routing_iters"]
+    results = {}
+    for iters in args.routing:
+        label = f"GRCN routing_iters={iters}"
+        if iters == default and "GRCN (confid, soft)" in done:
+            results[label] = done["GRCN (confid, soft)"]
+        else:
+            results.update(run_variants([(label, "GRCN", {"routing_iters": iters})],
+                                        args.dataset, args.seeds, base, args.metrics))
+    table = markdown_table(["variant"] + args.metrics + ["s / run"], summary_rows(results, args.metrics))
+    print(table)
+    write_section(f"grcn-routing-{args.dataset}",
+                  f"### GRCN routing iterations on {args.dataset} ({header_note})\n\n{table}\n")
 
 
 def main():
@@ -78,43 +136,11 @@ def main():
     base = dict({"epochs": args.epochs, "state": "ERROR", "show_progress": False,
                  "checkpoint_dir": os.path.join("saved", "bench-grcn")}, **parse_overrides(args.set))
     header_note = f"seeds {', '.join(map(str, args.seeds))}; command: `{command_line()}`"
-
-    if "accuracy" not in args.skip:
-        results = run_variants(VARIANTS, args.dataset, args.seeds, base, args.metrics)
-        table = markdown_table(["model"] + args.metrics + ["s / run"], summary_rows(results, args.metrics))
-        print(table)
-        write_section(f"grcn-{args.dataset}", f"### GRCN on {args.dataset} ({header_note})\n\n{table}\n")
-
-    if "routing" not in args.skip:
-        variants = [(f"GRCN routing_iters={t}", "GRCN", {"routing_iters": t}) for t in args.routing]
-        results = run_variants(variants, args.dataset, args.seeds, base, args.metrics)
-        table = markdown_table(["variant"] + args.metrics + ["s / run"], summary_rows(results, args.metrics))
-        print(table)
-        write_section(f"grcn-routing-{args.dataset}",
-                      f"### GRCN routing iterations on {args.dataset} ({header_note})\n\n{table}\n")
-
+    done = accuracy_section(args, base, header_note) if "accuracy" not in args.skip else {}
     if "noise" not in args.skip:
-        noisy = [(f"{label} + {args.noise:.0%} noise", model, dict(overrides, train_noise_ratio=args.noise))
-                 for label, model, overrides in VARIANTS if label in ("BPR", "LightGCN", "GRCN (confid, soft)", "Pop")]
-        clean = [(label, model, overrides) for label, model, overrides in VARIANTS
-                 if label in ("BPR", "LightGCN", "GRCN (confid, soft)", "Pop")]
-        results = run_variants(clean + noisy, args.dataset, args.seeds, base, args.metrics)
-        rows = []
-        for label, _, _ in clean:
-            before = [r["test_result"]["recall@10"] for r in results[label]]
-            after = [r["test_result"]["recall@10"] for r in results[f"{label} + {args.noise:.0%} noise"]]
-            drops = [(b - a) / b for b, a in zip(before, after)]
-            rows.append([label, mean_std(before), mean_std(after), mean_std(drops)])
-        weights = [injected_edge_weights(args.dataset, dict(base, noise=args.noise), seed) for seed in args.seeds]
-        weight_rows = [[key, mean_std(w[key][0] for w in weights), mean_std(w[key][1] for w in weights)]
-                       for key in ("item_to_user", "user_to_item")]
-        body = (f"### Injected noise on {args.dataset}: {args.noise:.0%} random training edges ({header_note})\n\n"
-                + markdown_table(["model", "recall@10 clean train", "recall@10 noisy train", "relative drop"], rows)
-                + "\n\nGRCN's learned edge weights on the noisy training graph (best checkpoint):\n\n"
-                + markdown_table(["edge direction", "mean weight, injected", "mean weight, original"], weight_rows)
-                + "\n")
-        print(body)
-        write_section(f"grcn-noise-{args.dataset}", body)
+        noise_section(args, base, header_note, done)
+    if "routing" not in args.skip:
+        routing_section(args, base, header_note, done)
 
 
 if __name__ == "__main__":
