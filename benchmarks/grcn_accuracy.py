@@ -27,7 +27,7 @@ from recbole_denoise.config import Config  # noqa: E402
 from recbole_denoise.quick_start import _prepare  # noqa: E402
 
 VARIANTS = [
-    ("Pop", "Pop", {"eval_step": 1}),
+    ("Popularity", "Popularity", {"epochs": 1, "eval_step": 1}),
     ("BPR", "BPR", {}),
     ("LightGCN", "LightGCN", {}),
     ("GRCN (confid, soft)", "GRCN", {}),
@@ -88,7 +88,7 @@ def accuracy_section(args, base, header_note):
 def noise_section(args, base, header_note, done):
     """Recall@10 with clean vs noisy training data; clean runs are reused from the
     accuracy section when it ran with the same settings."""
-    labels = ("Pop", "BPR", "LightGCN", "GRCN (confid, soft)")
+    labels = ("Popularity", "BPR", "LightGCN", "GRCN (confid, soft)")
     clean = [v for v in VARIANTS if v[0] in labels and v[0] not in done]
     results = dict(done, **run_variants(clean, args.dataset, args.seeds, base, args.metrics))
     noisy = [(f"{label} + noise", model, dict(overrides, train_noise_ratio=args.noise))
