@@ -67,3 +67,17 @@ def test_train_keep_trains_a_video_level_baseline_on_full_watches_only(tmp_path)
     _, (train, valid, test), _, _ = _prepare(config)
     assert train._dataset.inter_feat["full_watch"].min() == 1
     assert test._dataset.inter_feat["full_watch"].min() == 0  # test keeps every view
+
+
+def test_popularity_counts_every_training_interaction_once(tmp_path):
+    config = Config(model="Popularity", dataset="ml-100k",
+                    config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), train_batch_size=4096))
+    init_seed(config["seed"], True)
+    _, (train, _, _), model, trainer = _prepare(config)
+    counts = torch.bincount(train._dataset.inter_feat["item_id"], minlength=model.n_items).float()
+    assert torch.allclose(model.popularity, counts / counts.max())
+    trainer.fit(train, saved=False)  # the trainer's pass changes nothing (RecBole's Pop would recount)
+    assert torch.allclose(model.popularity, counts / counts.max())
+    users = torch.tensor([1, 2])
+    full = model.full_sort_predict({"user_id": users}).view(2, -1)
+    assert torch.equal(full[0], full[1]) and int(full[0].argmax()) == int(counts.argmax())

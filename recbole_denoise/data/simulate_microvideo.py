@@ -124,6 +124,33 @@ def continue_probabilities(affinity: np.ndarray, clip_topic: np.ndarray, users: 
     return sigmoid(bias[None, :] + settings.scale * affinity[users[:, None], clip_topic[videos]])
 
 
+
+def planted_clip_logits(dataset, users, videos) -> np.ndarray:
+    """The planted continuation logit ``b_c + s * a_{u, z_vc}`` (n, N_c) of the pairs
+    ``(users[i], videos[i])``, given as RecBole internal ids of ``dataset`` (a dataset
+    loaded from this simulator's output: its yaml names the truth under ``simulation``).
+    Clips past the skip included: the truth holds for every clip, seen or not."""
+    spec = dataset.config["simulation"] if "simulation" in dataset.config else None
+    if not spec or not spec.get("synthetic"):
+        raise ValueError(f"dataset {dataset.dataset_name!r} has no 'simulation' section in its yaml: "
+                         "planted truth exists only for data written by simulate_microvideo")
+    folder = Path(dataset.dataset_path)
+
+    def rows_of(entry, field, ids):
+        tokens = (folder / entry["tokens"]).read_text(encoding="utf-8").splitlines()
+        position = {token: row for row, token in enumerate(tokens)}
+        return np.array([position[t] for t in dataset.id2token(field, np.asarray(ids))], dtype=np.int64)
+
+    affinity = np.load(folder / spec["affinity"]["file"], allow_pickle=False)
+    clip_topic = np.load(folder / spec["clip_topic"]["file"], allow_pickle=False)
+    if clip_topic.shape[1] != dataset.n_clips:
+        raise ValueError(f"the simulation has {clip_topic.shape[1]} clips per video, the dataset n_clips = "
+                         f"{dataset.n_clips}; planted clip truth needs the same cut")
+    user_rows = rows_of(spec["affinity"], dataset.uid_field, users)
+    video_rows = rows_of(spec["clip_topic"], dataset.iid_field, videos)
+    bias = np.asarray(spec["bias"], dtype=np.float64)
+    return bias[None, :] + float(spec["scale"]) * affinity[user_rows[:, None], clip_topic[video_rows]]
+
 # --------------------------------------------------------------------------- the generative model
 
 

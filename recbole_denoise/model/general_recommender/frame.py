@@ -1,0 +1,246 @@
+"""
+FRAME
+################################################
+Reference:
+    Hao Shang et al. "Learning Fine-grained User Interests for Micro-video Recommendation"
+    in SIGIR 2023.
+
+Reference code:
+    https://github.com/tsinghua-fib-lab/FRAME
+
+Equation numbers are the paper's. Where the public code differs, this follows the
+paper: the code keeps the clip features as a learnable parameter, scores with the
+positive tower only and drops ``H_c^(0)`` from eq. (10); it also holds the user-clip
+matrices dense (about 12 GB at MVA scale), where here they are sparse.
+"""
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_denoise.data import watch_time
+from recbole_denoise.data.watch_time_dataset import RATIO_FIELD, WatchTimeDataset
+
+VISUAL_FEATURES = ("enhanced", "original", "none")
+
+
+class FRAME(GeneralRecommender):
+    r"""Fine-grained user interests over user-clip graphs of watched and skipped clips.
+
+    Each video is cut into ``N_c`` clips (``n_clips``); clip ``c`` of video ``v`` is node
+    ``v * N_c + c``. Positive edges join a user to the clips she watched, negative edges
+    to the clip during which she skipped (eq. 2-4), each graph with symmetric
+    normalisation :math:`\tilde R` (eq. 5-6). Then
+
+    - clip embeddings :math:`H_c^{(0)}`: enhanced visual features :math:`W_t f_c`
+      (Section 3.1.2), the original features :math:`f_c`, or learnable embeddings
+      (``visual_features: none``, and whenever the dataset has no clip features);
+    - users: :math:`H_u^p = \sigma(\tilde R^p H_c^{(0)} W_p^{(1)})`, likewise
+      :math:`H_u^n` (eq. 7); clips: :math:`H_c^{p(1)} = \sigma((\tilde R^p)^T H_u^p
+      W_p^{(2)})`, likewise :math:`H_c^{n(1)}` (eq. 8), averaged (eq. 9);
+      :math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` with learnable :math:`a_0, a_1` (eq. 10);
+    - clip score :math:`\hat y_{uc} = a_p MLP^p(h_u^p \| h_c) - a_n MLP^n(h_u^n \| h_c)`
+      (eq. 11-12), video score the mean over its clips (eq. 13), a logit;
+    - loss :math:`\alpha L_1 + \beta L_2` (eq. 16): :math:`L_1` the clip BCE with
+      positive weights :math:`\epsilon_i = i / N_c` (eq. 14), :math:`L_2` the BPR of
+      the watched clips (embeddings mean-pooled) over the skipped clip (eq. 15). The
+      :math:`\lambda \|\Theta\|` term is the optimiser's ``weight_decay``.
+
+    ``negative_clips: false`` is the paper's "w/o negative clips" ablation (Table 6):
+    no propagation over :math:`\tilde R^n`, no negative tower, no :math:`L_2`.
+    """
+
+    input_type = InputType.POINTWISE
+    dataset_class = WatchTimeDataset
+
+    def __init__(self, config, dataset):
+        super(FRAME, self).__init__(config, dataset)
+
+        # load parameters info
+        self.n_clips = dataset.n_clips  # N_c
+        self.embedding_size = config["embedding_size"]  # d (paper: 128)
+        self.mlp_hidden_size = config["mlp_hidden_size"]  # hidden width of MLP^p / MLP^n
+        self.visual_features = config["visual_features"]  # enhanced | original | none
+        self.negative_clips = config["negative_clips"]  # False: the w/o-negative-clips ablation
+        self.positive_weight, self.negative_weight = config["tower_weights"]  # a_p, a_n (eq. 12)
+        self.pointwise_weight, self.pairwise_weight = config["loss_weights"]  # alpha, beta (eq. 16)
+        self.clip_weight_scheme = config["clip_weight_scheme"]  # position (eq. 14) | view (authors' code)
+        if self.visual_features not in VISUAL_FEATURES:
+            raise ValueError(f"FRAME: visual_features must be one of {VISUAL_FEATURES}, "
+                             f"got {self.visual_features!r}")
+        features = dataset.clip_features
+        if features is None and self.visual_features != "none":
+            self.logger.info("FRAME: the dataset has no clip_features; learning clip embeddings instead")
+            self.visual_features = "none"
+        if self.visual_features == "original" and features.shape[-1] != self.embedding_size:
+            self.logger.info(f"FRAME: visual_features original keeps the feature size "
+                             f"{features.shape[-1]} as d (embedding_size {self.embedding_size} ignored)")
+            self.embedding_size = features.shape[-1]
+        d = self.embedding_size
+
+        # user-clip graphs of the training split (eq. 4-6), sparse
+        self.positive_graph = dataset.positive_clip_graph().to(self.device)
+        self.positive_norm = self.positive_graph.symmetric_norm()
+        if self.negative_clips:
+            self.negative_graph = dataset.negative_clip_graph().to(self.device)
+            self.negative_norm = self.negative_graph.symmetric_norm()
+
+        # define layers and loss
+        if self.visual_features == "none":
+            self.clip_embedding = nn.Embedding(dataset.n_clip_nodes, d)
+        else:
+            self.register_buffer("clip_feature", features.reshape(-1, features.shape[-1]).to(self.device))
+            if self.visual_features == "enhanced":
+                self.transform = nn.Linear(features.shape[-1], d, bias=False)  # W_t
+        self.user_weight_p = nn.Linear(d, d, bias=False)  # W_p^(1)
+        self.clip_weight_p = nn.Linear(d, d, bias=False)  # W_p^(2)
+        self.tower_p = self._tower(d)  # MLP^p
+        if self.negative_clips:
+            self.user_weight_n = nn.Linear(d, d, bias=False)  # W_n^(1)
+            self.clip_weight_n = nn.Linear(d, d, bias=False)  # W_n^(2)
+            self.tower_n = self._tower(d)  # MLP^n
+        self.layer_mix = nn.Parameter(torch.tensor(config["clip_layer_weights"], dtype=torch.float))  # a_0, a_1
+
+        # parameters initialization
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.xavier_normal_(module.weight)
+        self.restore = None
+        self.other_parameter_name = ["restore"]
+
+    def _tower(self, d):
+        return nn.Sequential(nn.Linear(2 * d, self.mlp_hidden_size), nn.ReLU(), nn.Linear(self.mlp_hidden_size, 1))
+
+    # ------------------------------------------------------------------ representations
+
+    def base_clips(self, nodes=None):
+        """:math:`H_c^{(0)}` of clip ``nodes`` (all clips when ``None``), Section 3.1."""
+        if self.visual_features == "none":
+            return self.clip_embedding.weight if nodes is None else self.clip_embedding(nodes)
+        features = self.clip_feature if nodes is None else self.clip_feature[nodes]
+        return self.transform(features) if self.visual_features == "enhanced" else features
+
+    def _user_side(self, graph, norm, user_weight):
+        # eq. (7); W_t is linear, so R (F W_t) = (R F) W_t: propagate the raw features and
+        # transform users, not every clip
+        if self.visual_features == "none":
+            propagated = graph.to_rows(norm, self.clip_embedding.weight)
+        else:
+            propagated = graph.to_rows(norm, self.clip_feature)
+            if self.visual_features == "enhanced":
+                propagated = self.transform(propagated)
+        return F.relu(user_weight(propagated))
+
+    def forward(self):
+        """``(H_u^p, H_u^n, H_c^(1))``: users ``[n_users, d]`` (``H_u^n`` is ``None``
+        without negative clips) and second-hop clips ``[n_clip_nodes, d]``, eq. (7)-(9)."""
+        user_p = self._user_side(self.positive_graph, self.positive_norm, self.user_weight_p)
+        clip_1 = F.relu(self.positive_graph.to_cols(self.positive_norm, self.clip_weight_p(user_p)))
+        user_n = None
+        if self.negative_clips:
+            user_n = self._user_side(self.negative_graph, self.negative_norm, self.user_weight_n)
+            clip_n = F.relu(self.negative_graph.to_cols(self.negative_norm, self.clip_weight_n(user_n)))
+            clip_1 = (clip_1 + clip_n) / 2
+        return user_p, user_n, clip_1
+
+    def clip_nodes(self, items):
+        """Clip nodes ``[n, N_c]`` of videos ``items``."""
+        return items.unsqueeze(-1) * self.n_clips + torch.arange(self.n_clips, device=items.device)
+
+    def mixed_clips(self, clip_1, nodes):
+        """:math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` for clip ``nodes`` (eq. 10)."""
+        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1[nodes]
+
+    def clip_score(self, user_p, user_n, clip_h):
+        """:math:`\\hat y_{uc}` (eq. 11-12), a logit; users broadcast over clip dims."""
+        user_p = user_p.expand(*clip_h.shape[:-1], -1)
+        score = self.positive_weight * self.tower_p(torch.cat([user_p, clip_h], -1)).squeeze(-1)
+        if self.negative_clips:
+            user_n = user_n.expand(*clip_h.shape[:-1], -1)
+            score = score - self.negative_weight * self.tower_n(torch.cat([user_n, clip_h], -1)).squeeze(-1)
+        return score
+
+    def clip_scores(self, users, items, reps=None):
+        """Clip scores ``[n, N_c]`` of the pairs ``(users[i], items[i])``."""
+        user_p, user_n, clip_1 = self.forward() if reps is None else reps
+        clip_h = self.mixed_clips(clip_1, self.clip_nodes(items))
+        user_n = None if user_n is None else user_n[users].unsqueeze(1)
+        return self.clip_score(user_p[users].unsqueeze(1), user_n, clip_h), clip_h
+
+    # ------------------------------------------------------------------ loss
+
+    def pointwise_loss(self, scores, ratio):
+        """Eq. (14): BCE of the watched clips (weight ``eps_i``) and of the skipped clip
+        (weight 1); unseen clips after the skip carry no label. Averaged over labelled
+        terms, so the scale does not grow with ``N_c``."""
+        labels = watch_time.clip_labels(ratio, self.n_clips)
+        weights = watch_time.clip_loss_weights(ratio, self.n_clips, self.clip_weight_scheme)
+        targets = (labels == watch_time.POSITIVE_CLIP).float()
+        terms = F.binary_cross_entropy_with_logits(scores, targets, weight=weights, reduction="sum")
+        return terms / (labels != watch_time.UNLABELED_CLIP).sum().clamp(min=1)
+
+    def pairwise_loss(self, user_p, user_n, clip_h, scores, ratio):
+        """Eq. (15): per skipped view with at least one watched clip, BPR of the
+        mean-pooled watched clips over the clip of the skip; ``None`` if no such view."""
+        watched = watch_time.watched_clip_count(ratio, self.n_clips)
+        skipped = watch_time.skip_clip_index(ratio, self.n_clips)
+        pair = (skipped >= 0) & (watched > 0)
+        if not pair.any():
+            return None
+        mask = (torch.arange(self.n_clips, device=ratio.device) < watched[pair, None]).float()
+        watched_h = (clip_h[pair] * mask.unsqueeze(-1)).sum(1) / watched[pair, None]
+        positive = self.clip_score(user_p[pair], None if user_n is None else user_n[pair], watched_h)
+        negative = scores[pair].gather(1, skipped[pair, None]).squeeze(1)
+        return -F.logsigmoid(positive - negative).mean()
+
+    def calculate_loss(self, interaction):
+        self.restore = None
+        users = interaction[self.USER_ID]
+        items = interaction[self.ITEM_ID]
+        ratio = interaction[RATIO_FIELD].float()
+        user_p, user_n, clip_1 = self.forward()
+        scores, clip_h = self.clip_scores(users, items, (user_p, user_n, clip_1))
+        loss = self.pointwise_weight * self.pointwise_loss(scores, ratio)
+        if self.negative_clips:
+            pairwise = self.pairwise_loss(user_p[users], user_n[users], clip_h, scores, ratio)
+            if pairwise is not None:
+                loss = loss + self.pairwise_weight * pairwise
+        return loss
+
+    # ------------------------------------------------------------------ prediction
+
+    def _representations(self):
+        if self.restore is None:
+            self.restore = self.forward()
+        return self.restore
+
+    def predict(self, interaction):
+        """Probability of a full watch: sigmoid of the mean clip score (eq. 13)."""
+        users = interaction[self.USER_ID]
+        items = interaction[self.ITEM_ID]
+        scores, _ = self.clip_scores(users, items, self._representations())
+        return torch.sigmoid(scores.mean(-1))
+
+    def full_sort_predict(self, interaction):
+        users = interaction[self.USER_ID]
+        user_p, user_n, clip_1 = self._representations()
+        items = torch.arange(self.n_items, device=self.device)
+        # the first tower layer splits over [h_u || h_c]; clip halves are computed once
+        clip_h = self.mixed_clips(clip_1, self.clip_nodes(items).reshape(-1))
+        score = self.positive_weight * _tower_all_pairs(self.tower_p, user_p[users], clip_h)
+        if self.negative_clips:
+            score = score - self.negative_weight * _tower_all_pairs(self.tower_n, user_n[users], clip_h)
+        return torch.sigmoid(score.view(len(users), self.n_items, self.n_clips).mean(-1)).reshape(-1)
+
+
+def _tower_all_pairs(tower, user_h, clip_h):
+    """``tower([h_u || h_c])`` for every user x clip pair ``[n_users, n_clips]``, with the
+    first linear layer split into its user and clip halves."""
+    first, activation, last = tower
+    d = user_h.shape[-1]
+    user_part = user_h @ first.weight[:, :d].T + first.bias
+    clip_part = clip_h @ first.weight[:, d:].T
+    hidden = activation(user_part.unsqueeze(1) + clip_part.unsqueeze(0))
+    return last(hidden).squeeze(-1)
