@@ -1,4 +1,4 @@
-"""Watch-time benchmark under the own-items protocol: DPSkipNet and its ablations
+"""Watch-time benchmark under the own-items protocol: FRAME, DPSkipNet and their ablations
 beside the trivial rankers (random, item completion rate, shorter duration first) and
 RecBole's BPR, over several seeds; writes a section of docs/benchmarks.md.
 
@@ -7,6 +7,10 @@ RecBole's BPR, over several seeds; writes a section of docs/benchmarks.md.
 Each user ranks only her own test views; relevant = watched to the end. Trivial rankers
 are strong under this protocol (REFERENCE.md): a model that does not beat them has
 learned nothing useful.
+
+``--only`` picks variants by label: ``FRAME N_c=8`` needs clip features cut in 8 (or
+none: ``--set clip_features=None``), and the ``visual_features`` rows only differ from
+``FRAME`` on data with clip features.
 """
 
 import argparse
@@ -30,6 +34,12 @@ VARIANTS = [
     ("DPSkipNet graphs=single", "DPSkipNet", {"graphs": "single"}),
     ("DPSkipNet graphs=high", "DPSkipNet", {"graphs": "high"}),
     ("DPSkipNet bpr_negatives=unseen", "DPSkipNet", {"bpr_negatives": "unseen"}),
+    ("FRAME", "FRAME", {}),
+    ("FRAME N_c=1", "FRAME", {"n_clips": 1}),
+    ("FRAME N_c=8", "FRAME", {"n_clips": 8}),
+    ("FRAME negative_clips=False", "FRAME", {"negative_clips": False}),
+    ("FRAME visual_features=original", "FRAME", {"visual_features": "original"}),
+    ("FRAME visual_features=none", "FRAME", {"visual_features": "none"}),
 ]
 
 
