@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # the CPU build of torch; a bare `torch` requirement would pull a CUDA build
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test clean
+.PHONY: setup demo demo-adt test clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ $(VENV)/.installed: setup.cfg setup.py $(shell find recbole_denoise properties -
 	touch $@
 
 demo: setup
+	$(BIN)/python run_recbole_denoise.py --model=FRAME --show_progress=False
+
+demo-adt: setup
 	$(BIN)/python run_recbole_denoise.py --model=GMF --dataset=ml-100k --loss_type=TCE --show_progress=False
 
 test: setup

@@ -136,3 +136,33 @@ def test_cdae_trains_user_wise_with_tce(planted_dataset, quiet_config):
     assert row["positives"] == len(train._dataset)
     assert row["false_positives"] == int((train._dataset.inter_feat["clean"] == 0).sum())
     assert row["dropped"] > 0
+
+
+def test_cosine_schedule_sets_each_epochs_learning_rate_and_survives_resume(planted_dataset, quiet_config):
+    settings = dict(PLANTED, data_path=planted_dataset, epochs=4, lr_schedule="cosine", lr_min=0.001)
+    config, trainer, (train, valid, _) = _build("GMF", "planted", quiet_config(**settings))
+    seen = []
+    step = trainer.optimizer.step
+
+    def record(*args, **kwargs):
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = record
+    trainer.fit(train, valid, saved=True)
+    # lr = 0.001 + (0.01 - 0.001) (1 + cos(pi e / 4)) / 2 for epochs e = 0..3
+    expected = [0.01, 0.0086820, 0.0055, 0.0023180]
+    per_epoch = sorted(set(round(lr, 7) for lr in seen), reverse=True)
+    assert per_epoch == pytest.approx(expected, rel=1e-4)
+    # a resumed training continues the schedule at its next epoch, not at the start
+    _, resumed, _ = _build("GMF", "planted", quiet_config(**dict(settings, epochs=8)))
+    resumed.resume_checkpoint(trainer.saved_model_file.replace(".pth", "-resume.pth"))
+    assert resumed.start_epoch == 4
+    resumed.set_epoch_learning_rate(resumed.start_epoch)
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(0.0055)  # epoch 4 of 8
+
+
+def test_unknown_lr_schedule_is_a_clear_error(planted_dataset, quiet_config):
+    _, trainer, _ = _build("GMF", "planted", quiet_config(data_path=planted_dataset, lr_schedule="step", **PLANTED))
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        trainer.set_epoch_learning_rate(0)

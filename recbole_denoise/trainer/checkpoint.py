@@ -8,6 +8,7 @@ of this package save the config as plain values, and load with ``weights_only=Tr
 
 import enum
 import inspect
+import math
 import os
 
 import numpy as np
@@ -43,6 +44,13 @@ def plain_config(config):
     return plain_value(dict(config.final_config_dict))
 
 
+def cosine_learning_rate(epoch, epochs, start, end):
+    """Cosine annealing from ``start`` (epoch 0) toward ``end`` over ``epochs`` epochs,
+    ``end + (start - end) (1 + cos(pi epoch / epochs)) / 2`` (torch's CosineAnnealingLR
+    with ``T_max = epochs``)."""
+    return end + (start - end) * (1 + math.cos(math.pi * min(epoch, epochs) / max(epochs, 1))) / 2
+
+
 def resume_file_for(saved_model_file):
     root, ext = os.path.splitext(saved_model_file)
     return f"{root}-resume{ext or '.pth'}"
@@ -63,6 +71,22 @@ class SafeCheckpointMixin:
 
     def extra_checkpoint_state(self):
         return {}
+
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        self.set_epoch_learning_rate(epoch_idx)
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def set_epoch_learning_rate(self, epoch_idx):
+        """``lr_schedule: cosine``: :func:`cosine_learning_rate` of the epoch. A function
+        of the epoch alone, so a resumed training continues the same schedule."""
+        schedule = self.config["lr_schedule"] if "lr_schedule" in self.config else None
+        if schedule is None:
+            return
+        if schedule != "cosine":
+            raise ValueError(f"lr_schedule must be ~ (constant) or cosine, got {schedule!r}")
+        rate = cosine_learning_rate(epoch_idx, self.epochs, self.learning_rate, self.config["lr_min"] or 0.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
     def restore_extra_checkpoint_state(self, checkpoint):
         pass
