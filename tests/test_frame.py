@@ -163,3 +163,14 @@ def test_planted_logits_are_the_simulators_continue_probabilities(frame):
     continue_p = np.load(folder / "microvideo-sim.truth_continue.npy")[:200]
     logits = planted_clip_logits(dataset, users, items)
     assert np.allclose(1 / (1 + np.exp(-logits)), continue_p, atol=1e-6)
+
+
+def test_checkpoints_hold_weights_not_features_or_caches(frame, tmp_path):
+    model = frame[0]
+    with torch.no_grad():
+        model.predict({"user_id": torch.tensor([1]), "item_id": torch.tensor([2])})
+    assert model.restore is not None
+    state = model.state_dict()
+    assert "clip_feature" not in state and not model.other_parameter()
+    model.load_state_dict(state)
+    assert model.restore is None  # recomputed from the loaded weights on the next prediction

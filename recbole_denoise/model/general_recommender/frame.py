@@ -91,7 +91,9 @@ class FRAME(GeneralRecommender):
         if self.visual_features == "none":
             self.clip_embedding = nn.Embedding(dataset.n_clip_nodes, d)
         else:
-            self.register_buffer("clip_feature", features.reshape(-1, features.shape[-1]).to(self.device))
+            # data, not learned: kept out of the state dict (and of every checkpoint)
+            self.register_buffer("clip_feature", features.reshape(-1, features.shape[-1]).to(self.device),
+                                 persistent=False)
             if self.visual_features == "enhanced":
                 self.transform = nn.Linear(features.shape[-1], d, bias=False)  # W_t
         self.user_weight_p = nn.Linear(d, d, bias=False)  # W_p^(1)
@@ -107,8 +109,7 @@ class FRAME(GeneralRecommender):
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.xavier_normal_(module.weight)
-        self.restore = None
-        self.other_parameter_name = ["restore"]
+        self.restore = None  # (H_u^p, H_u^n, H_c^(1)) cached for evaluation
 
     def _tower(self, d):
         return nn.Sequential(nn.Linear(2 * d, self.mlp_hidden_size), nn.ReLU(), nn.Linear(self.mlp_hidden_size, 1))
@@ -210,6 +211,11 @@ class FRAME(GeneralRecommender):
         return loss
 
     # ------------------------------------------------------------------ prediction
+
+    def load_state_dict(self, *args, **kwargs):
+        # the evaluation cache belongs to the old weights; it is recomputed, not saved
+        self.restore = None
+        return super().load_state_dict(*args, **kwargs)
 
     def _representations(self):
         if self.restore is None:
