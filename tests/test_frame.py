@@ -123,6 +123,9 @@ def test_learns_the_planted_clip_level_interest(tmp_path):
     # (measured: pooled 0.63 and within-view 0.44 after 10 epochs, both about 0.04 untrained)
     assert pooled_spearman(*trained) > 0.45 > pooled_spearman(*untrained) + 0.2
     assert within_view_spearman(*trained) > 0.3 > within_view_spearman(*untrained) + 0.2
+    # clips 2-4 share one planted position bias: their order is the user's alone (measured 0.45)
+    (scores, truth), (before, _) = trained, untrained
+    assert within_view_spearman(scores[:, 1:], truth[:, 1:]) > 0.3 > within_view_spearman(before[:, 1:], truth[:, 1:])
 
 
 @pytest.mark.parametrize("ablation", [{"negative_clips": False}, {"visual_features": "original"},
