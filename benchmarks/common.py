@@ -55,6 +55,26 @@ def set_threads(threads):
         torch.set_num_threads(threads)
 
 
+def median_step_seconds(trainer, train_data, batches):
+    """Median wall time of one training step (forward, backward, optimiser) over the
+    first ``batches`` batches of ``train_data``."""
+    import time
+
+    import numpy as np
+
+    seconds = []
+    for index, interaction in enumerate(train_data):
+        if index == batches:
+            break
+        interaction = interaction.to(trainer.device)
+        started = time.perf_counter()
+        trainer.optimizer.zero_grad()
+        trainer.model.calculate_loss(interaction).backward()
+        trainer.optimizer.step()
+        seconds.append(time.perf_counter() - started)
+    return float(np.median(seconds))
+
+
 def parse_overrides(items):
     """``["key=value", ...]`` from the command line as a config dict (values as Python
     literals where they parse, else strings)."""

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import command_line, markdown_table, peak_rss_mb, write_section  # noqa: E402
+from benchmarks.common import command_line, markdown_table, median_step_seconds, peak_rss_mb, write_section  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer  # noqa: E402
@@ -69,17 +69,7 @@ def main():
         trainer = get_trainer(config["MODEL_TYPE"], "GRCN", config)(config, model)
         n_train = model.graph.num_edges
 
-        batch_seconds = []
-        for index, interaction in enumerate(train):
-            if index == args.batches:
-                break
-            interaction = interaction.to(config["device"])
-            started = time.perf_counter()
-            trainer.optimizer.zero_grad()
-            model.calculate_loss(interaction).backward()
-            trainer.optimizer.step()
-            batch_seconds.append(time.perf_counter() - started)
-        per_batch = float(np.median(batch_seconds))
+        per_batch = median_step_seconds(trainer, train, args.batches)
         epoch = per_batch * len(train)
 
         started = time.perf_counter()

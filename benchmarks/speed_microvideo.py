@@ -24,7 +24,9 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import command_line, markdown_table, peak_rss_mb, set_threads, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    command_line, markdown_table, median_step_seconds, peak_rss_mb, set_threads, write_section,
+)
 
 MODELS = ("FRAME", "DPSkipNet")
 
@@ -72,22 +74,13 @@ def measure(model_name, root, batches, threads):
     train, valid, _ = data_preparation(config, create_dataset(config))
     model = get_model(model_name)(config, train._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], model_name, config)(config, model)
-    seconds = []
-    for index, interaction in enumerate(train):
-        if index == batches:
-            break
-        interaction = interaction.to(config["device"])
-        started = time.perf_counter()
-        trainer.optimizer.zero_grad()
-        model.calculate_loss(interaction).backward()
-        trainer.optimizer.step()
-        seconds.append(time.perf_counter() - started)
+    per_batch = median_step_seconds(trainer, train, batches)
     started = time.perf_counter()
     trainer.evaluate(valid, load_best_model=False)
     dataset = train._dataset
     edges = {"FRAME": lambda: model.positive_graph.num_edges + model.negative_graph.num_edges,
              "DPSkipNet": lambda: sum(g.num_edges for g in model.graphs)}[model_name]()
-    return {"batch": float(np.median(seconds)), "n_batches": len(train), "evaluate": time.perf_counter() - started,
+    return {"batch": per_batch, "n_batches": len(train), "evaluate": time.perf_counter() - started,
             "peak_mb": peak_rss_mb(), "train_views": len(dataset.inter_feat), "edges": edges,
             "users": dataset.user_num - 1, "videos": dataset.item_num - 1, "threads": torch.get_num_threads()}
 

@@ -13,6 +13,7 @@ from recbole.utils import init_seed
 from recbole_denoise.config import Config
 from recbole_denoise.data.simulate_microvideo import planted_clip_logits
 from recbole_denoise.evaluator.clip_truth import pooled_spearman, within_view_spearman
+from recbole_denoise.model.general_recommender.frame import _tower
 from recbole_denoise.quick_start import _prepare, run_recbole_denoise
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
@@ -177,3 +178,12 @@ def test_checkpoints_hold_weights_not_features_or_caches(frame, tmp_path):
     assert "clip_feature" not in state and not model.other_parameter()
     model.load_state_dict(state)
     assert model.restore is None  # recomputed from the loaded weights on the next prediction
+
+
+def test_split_tower_equals_the_mlp_on_the_concatenation_of_eq_11(frame):
+    model = frame[0]
+    user, clips = torch.randn(5, 1, 128), torch.randn(5, 4, 128)
+    with torch.no_grad():
+        split = _tower(model.tower_p, user, clips)
+        concatenated = model.tower_p(torch.cat([user.expand(-1, 4, -1), clips], -1)).squeeze(-1)
+    assert torch.allclose(split, concatenated, atol=1e-5)

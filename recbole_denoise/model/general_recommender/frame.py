@@ -155,12 +155,10 @@ class FRAME(GeneralRecommender):
         return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1[nodes]
 
     def clip_score(self, user_p, user_n, clip_h):
-        """:math:`\\hat y_{uc}` (eq. 11-12), a logit; users broadcast over clip dims."""
-        user_p = user_p.expand(*clip_h.shape[:-1], -1)
-        score = self.positive_weight * self.tower_p(torch.cat([user_p, clip_h], -1)).squeeze(-1)
+        """:math:`\\hat y_{uc}` (eq. 11-12), a logit; user and clip rows broadcast."""
+        score = self.positive_weight * _tower(self.tower_p, user_p, clip_h)
         if self.negative_clips:
-            user_n = user_n.expand(*clip_h.shape[:-1], -1)
-            score = score - self.negative_weight * self.tower_n(torch.cat([user_n, clip_h], -1)).squeeze(-1)
+            score = score - self.negative_weight * _tower(self.tower_n, user_n, clip_h)
         return score
 
     def clip_scores(self, users, items, reps=None):
@@ -232,21 +230,18 @@ class FRAME(GeneralRecommender):
     def full_sort_predict(self, interaction):
         users = interaction[self.USER_ID]
         user_p, user_n, clip_1 = self._representations()
-        items = torch.arange(self.n_items, device=self.device)
-        # the first tower layer splits over [h_u || h_c]; clip halves are computed once
-        clip_h = self.mixed_clips(clip_1, self.clip_nodes(items).reshape(-1))
-        score = self.positive_weight * _tower_all_pairs(self.tower_p, user_p[users], clip_h)
-        if self.negative_clips:
-            score = score - self.negative_weight * _tower_all_pairs(self.tower_n, user_n[users], clip_h)
+        clip_h = self.mixed_clips(clip_1, self.clip_nodes(torch.arange(self.n_items, device=self.device)).reshape(-1))
+        user_n = None if user_n is None else user_n[users].unsqueeze(1)
+        score = self.clip_score(user_p[users].unsqueeze(1), user_n, clip_h.unsqueeze(0))  # [users, clips]
         return torch.sigmoid(score.view(len(users), self.n_items, self.n_clips).mean(-1)).reshape(-1)
 
 
-def _tower_all_pairs(tower, user_h, clip_h):
-    """``tower([h_u || h_c])`` for every user x clip pair ``[n_users, n_clips]``, with the
-    first linear layer split into its user and clip halves."""
+def _tower(tower, user_h, clip_h):
+    """``MLP(h_u || h_c)`` with the first linear layer split into its user and clip
+    halves, so a user row is multiplied once for all its clips (same result as the
+    concatenation, which is what eq. 11 writes); shapes broadcast."""
     first, activation, last = tower
     d = user_h.shape[-1]
     user_part = user_h @ first.weight[:, :d].T + first.bias
     clip_part = clip_h @ first.weight[:, d:].T
-    hidden = activation(user_part.unsqueeze(1) + clip_part.unsqueeze(0))
-    return last(hidden).squeeze(-1)
+    return last(activation(user_part + clip_part)).squeeze(-1)
