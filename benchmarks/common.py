@@ -3,6 +3,7 @@
 import os
 import re
 import resource
+import shlex
 import statistics
 import sys
 
@@ -25,7 +26,8 @@ def peak_rss_mb():
 
 
 def command_line():
-    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    """This process's command, quoted so that it can be pasted back into a shell."""
+    return "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
 
 
 def write_section(name, body, path=BENCHMARKS_MD):
