@@ -8,7 +8,7 @@ Each user ranks only her own test views; relevant = watched to the end. Trivial 
 are strong under this protocol (REFERENCE.md): a model that does not beat them has
 learned nothing useful.
 
-``--only`` picks variants by label: ``FRAME N_c=8`` needs clip features cut in 8 (or
+``--only`` / ``--skip`` pick variants by label: ``FRAME N_c=8`` needs clip features cut in 8 (or
 none: ``--set clip_features=None``), and the ``visual_features`` rows only differ from
 ``FRAME`` on data with clip features.
 """
@@ -49,13 +49,17 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
     parser.add_argument("--metrics", nargs="+", default=["auc", "logloss", "precision@3", "recall@3", "map@5", "ndcg@5"])
     parser.add_argument("--only", nargs="*", default=None, help="labels of the variants to run")
+    parser.add_argument("--skip", nargs="*", default=[], help="labels of variants to leave out")
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value config overrides")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
     base = dict({"state": "ERROR", "show_progress": False, "checkpoint_dir": os.path.join("saved", "bench-mv")},
                 **parse_overrides(args.set))
-    variants = [v for v in VARIANTS if args.only is None or v[0] in args.only]
+    unknown = set(args.only or []).union(args.skip) - {label for label, _, _ in VARIANTS}
+    if unknown:
+        parser.error(f"unknown variant labels {sorted(unknown)}; known: {[label for label, _, _ in VARIANTS]}")
+    variants = [v for v in VARIANTS if (args.only is None or v[0] in args.only) and v[0] not in args.skip]
     results = run_variants(variants, args.dataset, args.seeds, base, args.metrics)
     rows = [[label] + [mean_std(r["test_result"][m] for r in items) for m in args.metrics]
             + [f"{items[0]['test_result']['users_ranked']} / {items[0]['test_result']['users_skipped']}"]
