@@ -187,3 +187,12 @@ def test_split_tower_equals_the_mlp_on_the_concatenation_of_eq_11(frame):
         split = _tower(model.tower_p, user, clips)
         concatenated = model.tower_p(torch.cat([user.expand(-1, 4, -1), clips], -1)).squeeze(-1)
     assert torch.allclose(split, concatenated, atol=1e-5)
+
+
+def test_training_batches_visit_only_their_clips_and_match_the_full_graph(frame):
+    model = frame[0]
+    nodes = torch.tensor([0, 5, 17, 4003, 2000, 5])
+    with torch.no_grad():
+        user_p, user_n, clip_1 = model.forward()
+        some = model.second_hop_clips(user_p, user_n, nodes)
+    assert torch.allclose(some, clip_1[nodes], atol=1e-6)

@@ -30,6 +30,9 @@ def test_bipartite_graph_matches_dense_products_and_gradients():
     assert torch.allclose(graph.to_cols(values, x_rows), dense.T @ x_rows)
     assert torch.autograd.gradcheck(lambda v, x: graph.to_rows(v, x), (values, x_cols))
     assert torch.autograd.gradcheck(lambda v, x: graph.to_cols(v, x), (values, x_rows))
+    some = torch.tensor([3, 1, 3])  # a subset of columns, repeats allowed; column 1 has one edge
+    assert torch.allclose(graph.to_some_cols(values, x_rows, some), (dense.T @ x_rows)[some])
+    assert torch.autograd.gradcheck(lambda v, x: graph.to_some_cols(v, x, some), (values, x_rows))
     attention = graph.softmax_per_row(torch.randn(6))
     assert torch.allclose(torch.zeros(3).index_add_(0, graph.rows, attention), torch.ones(3))
     dot = graph.edge_dot(x_rows, x_cols)

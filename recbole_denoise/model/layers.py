@@ -76,6 +76,7 @@ class BipartiteGraph:
 
     - ``to_rows(v, x_cols)`` = :math:`A_v X_{cols}`, shape ``[n_rows, d]``;
     - ``to_cols(v, x_rows)`` = :math:`A_v^T X_{rows}`, shape ``[n_cols, d]``;
+      ``to_some_cols(v, x_rows, cols)`` its rows ``cols`` only;
     - ``edge_dot(x_rows, x_cols)`` = :math:`x_{r_e} \cdot x_{c_e}`, shape ``[E]``;
     - ``softmax_per_row(s)`` / ``softmax_per_col(s)``: softmax of edge scores over
       the edges of each row node / column node (neighbour attention).
@@ -118,6 +119,19 @@ class BipartiteGraph:
 
     def to_cols(self, values, x_rows):
         return _WeightedSpMM.apply(values.to(x_rows.dtype), x_rows, self, False)
+
+    def to_some_cols(self, values, x_rows, cols):
+        """Rows ``cols`` of ``to_cols(values, x_rows)``, ``[len(cols), d]``, touching only
+        those columns' edges: for a training batch that needs a few thousand of the
+        columns (FRAME's clips) this skips the product over the whole graph."""
+        start = self.col_pointer[cols]
+        count = self.col_pointer[cols + 1] - start
+        owner = torch.repeat_interleave(torch.arange(len(cols), device=cols.device), count)
+        first = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count)
+        edge = self.col_order[first + torch.arange(owner.numel(), device=cols.device)]
+        messages = values[edge].to(x_rows.dtype).unsqueeze(-1) * x_rows[self.rows[edge]]
+        return torch.zeros(len(cols), x_rows.shape[-1], dtype=x_rows.dtype, device=x_rows.device).index_add(
+            0, owner, messages)
 
     def edge_dot(self, x_rows, x_cols):
         return _EdgeDot.apply(x_rows, x_cols, self)

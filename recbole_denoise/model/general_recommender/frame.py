@@ -96,6 +96,10 @@ class FRAME(GeneralRecommender):
                                  persistent=False)
             if self.visual_features == "enhanced":
                 self.transform = nn.Linear(features.shape[-1], d, bias=False)  # W_t
+        self.register_buffer("positive_features", self._propagated_features(self.positive_graph, self.positive_norm),
+                             persistent=False)
+        self.register_buffer("negative_features", self._propagated_features(self.negative_graph, self.negative_norm)
+                             if self.negative_clips else None, persistent=False)
         self.user_weight_p = nn.Linear(d, d, bias=False)  # W_p^(1)
         self.clip_weight_p = nn.Linear(d, d, bias=False)  # W_p^(2)
         self.tower_p = self._tower(d)  # MLP^p
@@ -111,6 +115,13 @@ class FRAME(GeneralRecommender):
                 nn.init.xavier_normal_(module.weight)
         self.restore = None  # (H_u^p, H_u^n, H_c^(1)) cached for evaluation
 
+    def _propagated_features(self, graph, norm):
+        """:math:`\\tilde R F` of the fixed clip features (``None`` for learned clips)."""
+        if self.visual_features == "none":
+            return None
+        with torch.no_grad():
+            return graph.to_rows(norm, self.clip_feature)
+
     def _tower(self, d):
         return nn.Sequential(nn.Linear(2 * d, self.mlp_hidden_size), nn.ReLU(), nn.Linear(self.mlp_hidden_size, 1))
 
@@ -123,28 +134,46 @@ class FRAME(GeneralRecommender):
         features = self.clip_feature if nodes is None else self.clip_feature[nodes]
         return self.transform(features) if self.visual_features == "enhanced" else features
 
-    def _user_side(self, graph, norm, user_weight):
-        # eq. (7); W_t is linear, so R (F W_t) = (R F) W_t: propagate the raw features and
-        # transform users, not every clip
+    def _user_side(self, graph, norm, user_weight, propagated_features):
+        # eq. (7); W_t is linear, so R (F W_t) = (R F) W_t: with fixed features R F is
+        # computed once, and only users are transformed
         if self.visual_features == "none":
             propagated = graph.to_rows(norm, self.clip_embedding.weight)
+        elif self.visual_features == "enhanced":
+            propagated = self.transform(propagated_features)
         else:
-            propagated = graph.to_rows(norm, self.clip_feature)
-            if self.visual_features == "enhanced":
-                propagated = self.transform(propagated)
+            propagated = propagated_features
         return F.relu(user_weight(propagated))
+
+    def user_interests(self):
+        """``(H_u^p, H_u^n)``, ``[n_users, d]`` each, eq. (7); ``H_u^n`` is ``None``
+        without negative clips."""
+        user_p = self._user_side(self.positive_graph, self.positive_norm, self.user_weight_p,
+                                 self.positive_features)
+        user_n = None
+        if self.negative_clips:
+            user_n = self._user_side(self.negative_graph, self.negative_norm, self.user_weight_n,
+                                     self.negative_features)
+        return user_p, user_n
+
+    def second_hop_clips(self, user_p, user_n, nodes=None):
+        """:math:`H_c^{(1)}` (eq. 8-9) of clip ``nodes`` (1-d), or of all clips; only the
+        chosen clips' edges are visited, so a training batch costs its own clips."""
+        def one_side(graph, norm, weight, users_h):
+            messages = weight(users_h)
+            return F.relu(graph.to_cols(norm, messages) if nodes is None
+                          else graph.to_some_cols(norm, messages, nodes))
+
+        clip_1 = one_side(self.positive_graph, self.positive_norm, self.clip_weight_p, user_p)
+        if self.negative_clips:
+            clip_1 = (clip_1 + one_side(self.negative_graph, self.negative_norm, self.clip_weight_n, user_n)) / 2
+        return clip_1
 
     def forward(self):
         """``(H_u^p, H_u^n, H_c^(1))``: users ``[n_users, d]`` (``H_u^n`` is ``None``
         without negative clips) and second-hop clips ``[n_clip_nodes, d]``, eq. (7)-(9)."""
-        user_p = self._user_side(self.positive_graph, self.positive_norm, self.user_weight_p)
-        clip_1 = F.relu(self.positive_graph.to_cols(self.positive_norm, self.clip_weight_p(user_p)))
-        user_n = None
-        if self.negative_clips:
-            user_n = self._user_side(self.negative_graph, self.negative_norm, self.user_weight_n)
-            clip_n = F.relu(self.negative_graph.to_cols(self.negative_norm, self.clip_weight_n(user_n)))
-            clip_1 = (clip_1 + clip_n) / 2
-        return user_p, user_n, clip_1
+        user_p, user_n = self.user_interests()
+        return user_p, user_n, self.second_hop_clips(user_p, user_n)
 
     def clip_nodes(self, items):
         """Clip nodes ``[n, N_c]`` of videos ``items``."""
@@ -199,8 +228,13 @@ class FRAME(GeneralRecommender):
         users = interaction[self.USER_ID]
         items = interaction[self.ITEM_ID]
         ratio = interaction[RATIO_FIELD].float()
-        user_p, user_n, clip_1 = self.forward()
-        scores, clip_h = self.clip_scores(users, items, (user_p, user_n, clip_1))
+        user_p, user_n = self.user_interests()
+        nodes = self.clip_nodes(items)
+        batch_clips, position = torch.unique(nodes, return_inverse=True)
+        clip_1 = self.second_hop_clips(user_p, user_n, batch_clips)[position]
+        clip_h = self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1  # eq. (10)
+        user_n_rows = None if user_n is None else user_n[users].unsqueeze(1)
+        scores = self.clip_score(user_p[users].unsqueeze(1), user_n_rows, clip_h)
         loss = self.pointwise_weight * self.pointwise_loss(scores, ratio)
         if self.negative_clips:
             pairwise = self.pairwise_loss(user_p[users], user_n[users], clip_h, scores, ratio)
