@@ -196,3 +196,10 @@ def test_training_batches_visit_only_their_clips_and_match_the_full_graph(frame)
         user_p, user_n, clip_1 = model.forward()
         some = model.second_hop_clips(user_p, user_n, nodes)
     assert torch.allclose(some, clip_1[nodes], atol=1e-6)
+
+
+def test_same_seed_same_metrics(tmp_path):
+    runs = [run_recbole_denoise(model="FRAME", dataset="microvideo-sim",
+                                config_dict=dict(QUIET, checkpoint_dir=str(tmp_path / str(i)), epochs=2))
+            for i in range(2)]
+    assert runs[0]["test_result"] == runs[1]["test_result"]

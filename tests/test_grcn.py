@@ -10,7 +10,7 @@ from conftest import write_multimodal_dataset
 from recbole_denoise.config import Config
 from recbole_denoise.data.dataset import MultimodalDataset
 from recbole_denoise.model.general_recommender.grcn import GRCN
-from recbole_denoise.model.layers import BipartiteGraph
+from recbole_denoise.model.layers import BipartiteGraph, take_rows
 from recbole_denoise.quick_start import run_recbole_denoise
 from recbole_denoise.utils import create_dataset, data_preparation, get_trainer
 
@@ -38,6 +38,27 @@ def test_bipartite_graph_matches_dense_products_and_gradients():
     dot = graph.edge_dot(x_rows, x_cols)
     assert torch.allclose(dot, (x_rows[graph.rows] * x_cols[graph.cols]).sum(-1))
     assert torch.autograd.gradcheck(lambda a, b: graph.edge_dot(a, b), (x_rows, x_cols))
+
+
+def test_take_rows_gives_the_same_gradient_every_time_with_several_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        x = torch.randn(500, 64, requires_grad=True)
+        index = torch.randint(0, 500, (20000, 2))  # many repeats, as edges or batch rows
+        upstream = torch.randn(20000, 2, 64)
+
+        def gradient():
+            x.grad = None
+            (take_rows(x, index) * upstream).sum().backward()
+            return x.grad.clone()
+
+        first = gradient()
+        assert torch.equal(take_rows(x, index), x[index])
+        assert all(torch.equal(first, gradient()) for _ in range(5))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _dataset(root, **config):

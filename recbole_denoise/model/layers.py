@@ -17,6 +17,14 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta 
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
+def take_rows(x, index):
+    """``x[index]`` along the first dimension (``index`` of any shape), by
+    ``index_select``: its backward is an ``index_add``, which sums in a fixed order.
+    The backward of ``x[index]`` accumulates in thread order on CPU, so with several
+    threads and many repeated indices the same seed gave different gradients."""
+    return x.index_select(0, index.reshape(-1)).view(*index.shape, *x.shape[1:])
+
+
 def _compressed_pointer(sorted_index, size):
     counts = torch.bincount(sorted_index, minlength=size)
     pointer = torch.zeros(size + 1, dtype=torch.long, device=sorted_index.device)
@@ -129,7 +137,7 @@ class BipartiteGraph:
         owner = torch.repeat_interleave(torch.arange(len(cols), device=cols.device), count)
         first = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count)
         edge = self.col_order[first + torch.arange(owner.numel(), device=cols.device)]
-        messages = values[edge].to(x_rows.dtype).unsqueeze(-1) * x_rows[self.rows[edge]]
+        messages = values[edge].to(x_rows.dtype).unsqueeze(-1) * take_rows(x_rows, self.rows[edge])
         return torch.zeros(len(cols), x_rows.shape[-1], dtype=x_rows.dtype, device=x_rows.device).index_add(
             0, owner, messages)
 

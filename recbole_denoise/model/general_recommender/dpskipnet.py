@@ -25,6 +25,7 @@ from torch import nn
 
 from recbole_denoise.data.watch_time import HIGHLY_POSITIVE, LESS_POSITIVE, NEGATIVE
 from recbole_denoise.data.watch_time_dataset import FULL_WATCH_FIELD, SKIP_LEVEL_FIELD, WatchTimeDataset
+from recbole_denoise.model.layers import take_rows
 
 GRAPHS = ("dual", "single", "high")
 BPR_NEGATIVES = ("skips", "unseen")
@@ -146,16 +147,16 @@ class DPSkipNet(GeneralRecommender):
         levels = interaction[SKIP_LEVEL_FIELD].long()
         labels = interaction[FULL_WATCH_FIELD].float()
         user_all, video_all = self.forward()
-        user_e = user_all[users]
+        user_e = take_rows(user_all, users)
 
         (high, less, negative), (has_high, has_less, has_negative) = self.bpr_triples(users, items, levels)
-        high_z, less_z, negative_z = (self.score(user_e, video_all[v]) for v in (high, less, negative))
+        high_z, less_z, negative_z = (self.score(user_e, take_rows(video_all, v)) for v in (high, less, negative))
         bpr_terms = []
         for lower_z, mask in ((less_z, has_high & has_less), (negative_z, has_high & has_negative)):
             if mask.any():
                 bpr_terms.append(-F.logsigmoid(high_z[mask] - lower_z[mask]).mean())
         bpr = torch.stack(bpr_terms).mean() if bpr_terms else high_z.sum() * 0.0
-        bce = F.binary_cross_entropy_with_logits(self.score(user_e, video_all[items]), labels)
+        bce = F.binary_cross_entropy_with_logits(self.score(user_e, take_rows(video_all, items)), labels)
         return self.bpr_weight * bpr + (1 - self.bpr_weight) * bce
 
     def predict(self, interaction):

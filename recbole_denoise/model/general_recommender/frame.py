@@ -22,6 +22,7 @@ from torch import nn
 
 from recbole_denoise.data import watch_time
 from recbole_denoise.data.watch_time_dataset import RATIO_FIELD, WatchTimeDataset
+from recbole_denoise.model.layers import take_rows
 
 VISUAL_FEATURES = ("enhanced", "original", "none")
 
@@ -181,7 +182,7 @@ class FRAME(GeneralRecommender):
 
     def mixed_clips(self, clip_1, nodes):
         """:math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` for clip ``nodes`` (eq. 10)."""
-        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1[nodes]
+        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * take_rows(clip_1, nodes)
 
     def clip_score(self, user_p, user_n, clip_h):
         """:math:`\\hat y_{uc}` (eq. 11-12), a logit; user and clip rows broadcast."""
@@ -194,8 +195,8 @@ class FRAME(GeneralRecommender):
         """Clip scores ``[n, N_c]`` of the pairs ``(users[i], items[i])``."""
         user_p, user_n, clip_1 = self.forward() if reps is None else reps
         clip_h = self.mixed_clips(clip_1, self.clip_nodes(items))
-        user_n = None if user_n is None else user_n[users].unsqueeze(1)
-        return self.clip_score(user_p[users].unsqueeze(1), user_n, clip_h), clip_h
+        user_n = None if user_n is None else take_rows(user_n, users).unsqueeze(1)
+        return self.clip_score(take_rows(user_p, users).unsqueeze(1), user_n, clip_h), clip_h
 
     # ------------------------------------------------------------------ loss
 
@@ -231,13 +232,14 @@ class FRAME(GeneralRecommender):
         user_p, user_n = self.user_interests()
         nodes = self.clip_nodes(items)
         batch_clips, position = torch.unique(nodes, return_inverse=True)
-        clip_1 = self.second_hop_clips(user_p, user_n, batch_clips)[position]
+        clip_1 = take_rows(self.second_hop_clips(user_p, user_n, batch_clips), position)
         clip_h = self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1  # eq. (10)
-        user_n_rows = None if user_n is None else user_n[users].unsqueeze(1)
-        scores = self.clip_score(user_p[users].unsqueeze(1), user_n_rows, clip_h)
+        row_p = take_rows(user_p, users)
+        row_n = None if user_n is None else take_rows(user_n, users)
+        scores = self.clip_score(row_p.unsqueeze(1), None if row_n is None else row_n.unsqueeze(1), clip_h)
         loss = self.pointwise_weight * self.pointwise_loss(scores, ratio)
         if self.negative_clips:
-            pairwise = self.pairwise_loss(user_p[users], user_n[users], clip_h, scores, ratio)
+            pairwise = self.pairwise_loss(row_p, row_n, clip_h, scores, ratio)
             if pairwise is not None:
                 loss = loss + self.pairwise_weight * pairwise
         return loss
@@ -265,8 +267,8 @@ class FRAME(GeneralRecommender):
         users = interaction[self.USER_ID]
         user_p, user_n, clip_1 = self._representations()
         clip_h = self.mixed_clips(clip_1, self.clip_nodes(torch.arange(self.n_items, device=self.device)).reshape(-1))
-        user_n = None if user_n is None else user_n[users].unsqueeze(1)
-        score = self.clip_score(user_p[users].unsqueeze(1), user_n, clip_h.unsqueeze(0))  # [users, clips]
+        user_n = None if user_n is None else take_rows(user_n, users).unsqueeze(1)
+        score = self.clip_score(take_rows(user_p, users).unsqueeze(1), user_n, clip_h.unsqueeze(0))  # [users, clips]
         return torch.sigmoid(score.view(len(users), self.n_items, self.n_clips).mean(-1)).reshape(-1)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from recbole_denoise.data.dataset import MultimodalDataset
 from recbole_denoise.loss import DenoisingPairwiseLoss
-from recbole_denoise.model.layers import BipartiteGraph
+from recbole_denoise.model.layers import BipartiteGraph, take_rows
 
 FUSIONS = ("confid", "mean", "max")
 PRUNINGS = ("soft", "hard")
@@ -154,8 +154,8 @@ class GRCN(GeneralRecommender):
         r"""Edge weights from ``[E, M]`` attentions: :math:`\max_m \alpha_m \rho_{src,m}`
         (confid), or the mean / max over modalities; hard pruning clamps at 0."""
         if self.fusion == "confid":
-            item_to_user = item_to_user * self.confidence[self.n_users + self.graph.cols]
-            user_to_item = user_to_item * self.confidence[self.graph.rows]
+            item_to_user = item_to_user * take_rows(self.confidence, self.n_users + self.graph.cols)
+            user_to_item = user_to_item * take_rows(self.confidence, self.graph.rows)
         if self.fusion == "mean":
             weights = item_to_user.mean(-1), user_to_item.mean(-1)
         else:
@@ -201,16 +201,16 @@ class GRCN(GeneralRecommender):
         neg_item = interaction[self.NEG_ITEM_ID]
 
         user_all, item_all = self.forward()
-        user_rep = user_all[user]
-        pos_score = (user_rep * item_all[pos_item]).sum(-1)
-        neg_score = (user_rep * item_all[neg_item]).sum(-1)
+        user_rep = take_rows(user_all, user)
+        pos_score = (user_rep * take_rows(item_all, pos_item)).sum(-1)
+        neg_score = (user_rep * take_rows(item_all, neg_item)).sum(-1)
         loss = self.loss(pos_score, neg_score)
 
         # the authors' regulariser: element means of the batch's ID rows and preferences
         reg = (self.user_id_embedding(user) ** 2).mean() + (self.item_id_embedding(pos_item) ** 2).mean()
         reg = reg + (self.item_id_embedding(neg_item) ** 2).mean()
         for name in self.modalities:
-            reg = reg + (self.preferences[name][user] ** 2).mean()
+            reg = reg + (take_rows(self.preferences[name], user) ** 2).mean()
         return loss + self.reg_weight * reg
 
     def predict(self, interaction):
