@@ -8,7 +8,9 @@ Reference:
 Reference code:
     https://github.com/tsinghua-fib-lab/FRAME
 
-Equation numbers are the paper's. Where the public code differs, this follows the
+Equation numbers are the paper's. Eq. (1), the ResNet-50 frame encoder averaged per
+clip, runs before the model: clip features come with the dataset (``clip_features``).
+Where the public code differs, this follows the
 paper: the code keeps the clip features as a learnable parameter, scores with the
 positive tower only and drops ``H_c^(0)`` from eq. (10); it also holds the user-clip
 matrices dense (about 12 GB at MVA scale), where here they are sparse.
