@@ -26,7 +26,7 @@ from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
 from recbole_denoise.data.simulate_microvideo import planted_clip_logits  # noqa: E402
 from recbole_denoise.evaluator.clip_truth import pooled_spearman, within_view_spearman  # noqa: E402
-from recbole_denoise.quick_start import _prepare  # noqa: E402
+from recbole_denoise.quick_start import prepare  # noqa: E402
 
 VARIANTS = [
     ("FRAME", {}),
@@ -61,7 +61,7 @@ def equal_bias_clips(bias):
 def one_seed(dataset_name, overrides, seed):
     config = Config(model="FRAME", dataset=dataset_name, config_dict=dict(overrides, seed=seed))
     init_seed(config["seed"], config["reproducibility"])
-    _, (train, valid, test), model, trainer = _prepare(config)
+    _, (train, valid, test), model, trainer = prepare(config)
     bias = np.asarray(test.dataset.config["simulation"]["bias"], dtype=np.float64)
     same_bias = equal_bias_clips(bias)
     untrained = correlations(*test_clip_scores(model, test.dataset), same_bias)

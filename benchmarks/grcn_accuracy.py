@@ -24,7 +24,7 @@ from benchmarks.common import (  # noqa: E402
 )
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
-from recbole_denoise.quick_start import _prepare  # noqa: E402
+from recbole_denoise.quick_start import prepare  # noqa: E402
 
 VARIANTS = [
     ("Popularity", "Popularity", {"epochs": 1, "eval_step": 1}),
@@ -64,7 +64,7 @@ def noisy_grcn_run(dataset, base, seed):
     config = Config(model="GRCN", dataset=dataset, config_dict=dict(base, seed=seed, train_noise_ratio=base["noise"]))
     init_seed(config["seed"], config["reproducibility"])
     started = time.time()
-    _, (train, valid, test), model, trainer = _prepare(config)
+    _, (train, valid, test), model, trainer = prepare(config)
     trainer.fit(train, valid, saved=True, show_progress=False)
     test_result = trainer.evaluate(test, load_best_model=True)  # also loads the best weights
     weights = model.edge_weights()

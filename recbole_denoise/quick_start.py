@@ -15,8 +15,10 @@ from recbole_denoise.config import Config
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer
 
 
-def _prepare(config):
-    """Dataset, dataloaders, model and trainer for ``config`` (seeded as RecBole does)."""
+def prepare(config):
+    """``(dataset, (train, valid, test), model, trainer)`` for a ``Config``, seeded as
+    RecBole does and resumed from ``resume_file`` if set: everything
+    ``run_recbole_denoise`` uses, for scripts that train or inspect a model themselves."""
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
@@ -62,7 +64,7 @@ def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_
     logger.info(sys.argv)
     logger.info(config)
 
-    dataset, (train_data, valid_data, test_data), model, trainer = _prepare(config)
+    dataset, (train_data, valid_data, test_data), model, trainer = prepare(config)
     logger.info(dataset)
     logger.info(model)
 
@@ -96,7 +98,7 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
         logger.removeHandler(handler)
     init_logger(config)
     logging.basicConfig(level=logging.ERROR)
-    _, (train_data, valid_data, test_data), _, trainer = _prepare(config)
+    _, (train_data, valid_data, test_data), _, trainer = prepare(config)
     tune_session = _tune_session()
 
     def report_epoch(epoch_idx, valid_score):

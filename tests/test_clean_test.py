@@ -7,7 +7,7 @@ from recbole_denoise.data.dataset import DenoiseDataset
 from recbole_denoise.utils import create_dataset, data_preparation
 
 
-def _prepare(quiet_config, **overrides):
+def prepare(quiet_config, **overrides):
     config = Config(model="GMF", dataset="ml-100k", config_dict=quiet_config(**overrides))
     init_seed(config["seed"], config["reproducibility"])  # the random split is seeded
     dataset = create_dataset(config)
@@ -19,7 +19,7 @@ def _false_positives(split):
 
 
 def test_ml100k_flag_is_rating_at_least_three(quiet_config):
-    dataset, _ = _prepare(quiet_config)
+    dataset, _ = prepare(quiet_config)
     assert isinstance(dataset, DenoiseDataset)
     # ml-100k: ratings 1 and 2 are 6110 + 11370 = 17480 of 100000 interactions
     assert int((dataset.inter_feat["clean"] == 0).sum()) == 17480
@@ -30,8 +30,8 @@ def test_ml100k_flag_is_rating_at_least_three(quiet_config):
 
 
 def test_test_split_keeps_only_clean_while_train_and_valid_keep_all(quiet_config):
-    _, (train, valid, test) = _prepare(quiet_config)
-    _, (_, _, full_test) = _prepare(quiet_config, clean_test=False)
+    _, (train, valid, test) = prepare(quiet_config)
+    _, (_, _, full_test) = prepare(quiet_config, clean_test=False)
     assert _false_positives(train) > 10000
     assert _false_positives(valid) > 1000
     assert _false_positives(test) == 0
@@ -41,9 +41,9 @@ def test_test_split_keeps_only_clean_while_train_and_valid_keep_all(quiet_config
 
 
 def test_noisy_test_items_are_ranked_unless_masked(quiet_config):
-    _, (_, _, test_default) = _prepare(quiet_config)
-    _, (_, _, test_masked) = _prepare(quiet_config, clean_test_mask_noisy=True)
-    _, (_, _, full_test) = _prepare(quiet_config, clean_test=False)
+    _, (_, _, test_default) = prepare(quiet_config)
+    _, (_, _, test_masked) = prepare(quiet_config, clean_test_mask_noisy=True)
+    _, (_, _, full_test) = prepare(quiet_config, clean_test=False)
 
     def masked_items(loader):
         return sum(len(items) for items in loader.uid2history_item if items is not None)

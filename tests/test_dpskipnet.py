@@ -6,7 +6,7 @@ from recbole.utils import init_seed
 
 from recbole_denoise.config import Config
 from recbole_denoise.data.watch_time import HIGHLY_POSITIVE, LESS_POSITIVE, NEGATIVE
-from recbole_denoise.quick_start import _prepare, run_recbole_denoise
+from recbole_denoise.quick_start import prepare, run_recbole_denoise
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 
@@ -15,7 +15,7 @@ def _model(tmp_path, **config):
     config = Config(model="DPSkipNet", dataset="microvideo-sim",
                     config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
     init_seed(config["seed"], True)
-    _, loaders, model, trainer = _prepare(config)
+    _, loaders, model, trainer = prepare(config)
     return model, loaders, trainer
 
 

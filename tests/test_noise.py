@@ -4,7 +4,7 @@ import torch
 from recbole.utils import init_seed
 
 from recbole_denoise.config import Config
-from recbole_denoise.quick_start import _prepare
+from recbole_denoise.quick_start import prepare
 from recbole_denoise.utils import create_dataset, data_preparation
 
 
@@ -38,7 +38,7 @@ def test_grcn_weights_injected_edges_lower(multimodal_dataset, tmp_path):
         "state": "ERROR", "data_path": multimodal_dataset, "show_progress": False, "use_gpu": False,
         "train_noise_ratio": 0.3, "epochs": 15, "learning_rate": 0.01, "checkpoint_dir": str(tmp_path)})
     init_seed(config["seed"], True)
-    _, (train, valid, _), model, trainer = _prepare(config)
+    _, (train, valid, _), model, trainer = prepare(config)
     trainer.fit(train, valid, saved=False)
     weights = model.edge_weights()
     inter = train._dataset.inter_feat

@@ -4,7 +4,7 @@ import torch
 from recbole.utils import init_seed
 
 from recbole_denoise.config import Config
-from recbole_denoise.quick_start import _prepare, run_recbole_denoise
+from recbole_denoise.quick_start import prepare, run_recbole_denoise
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 
@@ -12,7 +12,7 @@ QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 def _model(name, tmp_path, **config):
     config = Config(model=name, dataset="microvideo-sim", config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
     init_seed(config["seed"], True)
-    _, loaders, model, _ = _prepare(config)
+    _, loaders, model, _ = prepare(config)
     return model, loaders
 
 
@@ -64,7 +64,7 @@ def test_train_keep_trains_a_video_level_baseline_on_full_watches_only(tmp_path)
         QUIET, checkpoint_dir=str(tmp_path), train_keep={"full_watch": 1},
         train_neg_sample_args={"distribution": "uniform", "sample_num": 1}))
     init_seed(config["seed"], True)
-    _, (train, valid, test), _, _ = _prepare(config)
+    _, (train, valid, test), _, _ = prepare(config)
     assert train._dataset.inter_feat["full_watch"].min() == 1
     assert test._dataset.inter_feat["full_watch"].min() == 0  # test keeps every view
 
@@ -73,7 +73,7 @@ def test_popularity_counts_every_training_interaction_once(tmp_path):
     config = Config(model="Popularity", dataset="ml-100k",
                     config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), train_batch_size=4096))
     init_seed(config["seed"], True)
-    _, (train, _, _), model, trainer = _prepare(config)
+    _, (train, _, _), model, trainer = prepare(config)
     counts = torch.bincount(train._dataset.inter_feat["item_id"], minlength=model.n_items).float()
     assert torch.allclose(model.popularity, counts / counts.max())
     trainer.fit(train, saved=False)  # the trainer's pass changes nothing (RecBole's Pop would recount)
