@@ -71,10 +71,27 @@ def noisy_grcn_run(dataset, base, seed):
     inter = train._dataset.inter_feat
     flag = dict(zip(zip(inter["user_id"].tolist(), inter["item_id"].tolist()), inter["clean"].tolist()))
     injected = torch.tensor([flag[p] == 0 for p in zip(weights["user"].tolist(), weights["item"].tolist())])
-    means = {key: (float(weights[key][injected].mean()), float(weights[key][~injected].mean()))
-             for key in ("item_to_user", "user_to_item")}
+    means = {}
+    for key, relative in relative_edge_weights(weights).items():
+        means[key] = (float(weights[key][injected].mean()), float(weights[key][~injected].mean()))
+        means[f"{key} relative"] = (float(relative[injected].mean()), float(relative[~injected].mean()))
+        means[f"{key} below average"] = (float((relative[injected] < 1).float().mean()),
+                                         float((relative[~injected] < 1).float().mean()))
     print(f"GRCN + noise seed {seed}: recall@10 {test_result['recall@10']:.4f}, weights {means}", flush=True)
     return {"test_result": test_result, "weights": means, "seconds": time.time() - started}
+
+
+def relative_edge_weights(weights):
+    """Each edge's weight over the mean weight of the edges it was normalised with (the
+    softmax runs over a user's items for ``item_to_user`` and over an item's users for
+    ``user_to_item``). Raw weights shrink with degree, and injected edges land on
+    unpopular items more often than real ones, so raw means compare degrees, not trust."""
+    relative = {}
+    for key, node in (("item_to_user", weights["user"]), ("user_to_item", weights["item"])):
+        total = torch.zeros(int(node.max()) + 1).index_add(0, node, weights[key])
+        degree = torch.bincount(node).float()
+        relative[key] = weights[key] / (total / degree.clamp(min=1))[node]
+    return relative
 
 
 def accuracy_section(args, base, header_note):
@@ -103,11 +120,12 @@ def noise_section(args, base, header_note, done):
         drops = [(b - a) / b for b, a in zip(before, after)]
         rows.append([label, mean_std(before), mean_std(after), mean_std(drops)])
     weight_rows = [[key, mean_std(r["weights"][key][0] for r in grcn_runs),
-                    mean_std(r["weights"][key][1] for r in grcn_runs)] for key in ("item_to_user", "user_to_item")]
+                    mean_std(r["weights"][key][1] for r in grcn_runs)] for key in grcn_runs[0]["weights"]]
     body = (f"### Injected noise on {args.dataset}: {args.noise:.0%} random training edges ({header_note})\n\n"
             + markdown_table(["model", "recall@10 clean train", "recall@10 noisy train", "relative drop"], rows)
-            + "\n\nGRCN's learned edge weights on the noisy training graph (best checkpoint):\n\n"
-            + markdown_table(["edge direction", "mean weight, injected", "mean weight, original"], weight_rows)
+            + "\n\nGRCN's learned edge weights on the noisy training graph (best checkpoint): raw, relative to "
+            "the mean weight at the same node (1 = average), and the share of edges below their node's average:\n\n"
+            + markdown_table(["edge weights", "injected edges", "original edges"], weight_rows)
             + "\n")
     print(body)
     write_section(f"grcn-noise-{args.dataset}", body)
