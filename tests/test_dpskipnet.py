@@ -2,21 +2,15 @@
 
 import pytest
 import torch
-from recbole.utils import init_seed
 
-from recbole_denoise.config import Config
 from recbole_denoise.data.watch_time import HIGHLY_POSITIVE, LESS_POSITIVE, NEGATIVE
-from recbole_denoise.quick_start import prepare, run_recbole_denoise
+from recbole_denoise.quick_start import run_recbole_denoise
+from support import QUIET, prepared
 
-QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 
 
 def _model(tmp_path, **config):
-    config = Config(model="DPSkipNet", dataset="microvideo-sim",
-                    config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
-    init_seed(config["seed"], True)
-    _, loaders, model, trainer = prepare(config)
-    return model, loaders, trainer
+    return prepared("DPSkipNet", "microvideo-sim", tmp_path, **config)
 
 
 def test_triples_hold_the_rows_video_and_same_user_samples_of_other_levels(tmp_path):

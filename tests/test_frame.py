@@ -8,24 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from recbole.utils import init_seed
 
-from recbole_denoise.config import Config
 from recbole_denoise.data.simulate_microvideo import planted_clip_logits
 from recbole_denoise.evaluator.clip_truth import pooled_spearman, within_view_spearman
 from recbole_denoise.model.general_recommender.frame import _tower
-from recbole_denoise.quick_start import prepare, run_recbole_denoise
+from recbole_denoise.quick_start import run_recbole_denoise
+from support import QUIET, prepared
 
-QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 RATIOS = torch.tensor([0.0, 0.3, 0.99, 1.0, 1.7])
 
 
 def _model(tmp_path, **config):
-    config = Config(model="FRAME", dataset="microvideo-sim",
-                    config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
-    init_seed(config["seed"], True)
-    _, loaders, model, trainer = prepare(config)
-    return model, loaders, trainer
+    return prepared("FRAME", "microvideo-sim", tmp_path, **config)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from recbole.utils import init_seed
 
 from recbole_denoise.config import Config
 from recbole_denoise.quick_start import prepare, run_recbole_denoise
+from support import prepared
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 
 
 def _model(name, tmp_path, **config):
-    config = Config(model=name, dataset="microvideo-sim", config_dict=dict(QUIET, checkpoint_dir=str(tmp_path), **config))
-    init_seed(config["seed"], True)
-    _, loaders, model, _ = prepare(config)
+    model, loaders, _ = prepared(name, "microvideo-sim", tmp_path, **config)
     return model, loaders
 
 
