@@ -182,9 +182,10 @@ class FRAME(GeneralRecommender):
         """Clip nodes ``[n, N_c]`` of videos ``items``."""
         return items.unsqueeze(-1) * self.n_clips + torch.arange(self.n_clips, device=items.device)
 
-    def mixed_clips(self, clip_1, nodes):
-        """:math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` for clip ``nodes`` (eq. 10)."""
-        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * take_rows(clip_1, nodes)
+    def mixed_clips(self, nodes, clip_1_rows):
+        """:math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` for clip ``nodes``, given their
+        :math:`H_c^{(1)}` rows (eq. 10)."""
+        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1_rows
 
     def clip_score(self, user_p, user_n, clip_h):
         """:math:`\\hat y_{uc}` (eq. 11-12), a logit; user and clip rows broadcast."""
@@ -196,7 +197,8 @@ class FRAME(GeneralRecommender):
     def clip_scores(self, users, items, reps=None):
         """Clip scores ``[n, N_c]`` of the pairs ``(users[i], items[i])``."""
         user_p, user_n, clip_1 = self.forward() if reps is None else reps
-        clip_h = self.mixed_clips(clip_1, self.clip_nodes(items))
+        nodes = self.clip_nodes(items)
+        clip_h = self.mixed_clips(nodes, take_rows(clip_1, nodes))
         user_n = None if user_n is None else take_rows(user_n, users).unsqueeze(1)
         return self.clip_score(take_rows(user_p, users).unsqueeze(1), user_n, clip_h), clip_h
 
@@ -235,7 +237,7 @@ class FRAME(GeneralRecommender):
         nodes = self.clip_nodes(items)
         batch_clips, position = torch.unique(nodes, return_inverse=True)
         clip_1 = take_rows(self.second_hop_clips(user_p, user_n, batch_clips), position)
-        clip_h = self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1  # eq. (10)
+        clip_h = self.mixed_clips(nodes, clip_1)
         row_p = take_rows(user_p, users)
         row_n = None if user_n is None else take_rows(user_n, users)
         scores = self.clip_score(row_p.unsqueeze(1), None if row_n is None else row_n.unsqueeze(1), clip_h)
@@ -268,7 +270,8 @@ class FRAME(GeneralRecommender):
     def full_sort_predict(self, interaction):
         users = interaction[self.USER_ID]
         user_p, user_n, clip_1 = self._representations()
-        clip_h = self.mixed_clips(clip_1, self.clip_nodes(torch.arange(self.n_items, device=self.device)).reshape(-1))
+        nodes = self.clip_nodes(torch.arange(self.n_items, device=self.device)).reshape(-1)
+        clip_h = self.mixed_clips(nodes, take_rows(clip_1, nodes))
         user_n = None if user_n is None else take_rows(user_n, users).unsqueeze(1)
         score = self.clip_score(take_rows(user_p, users).unsqueeze(1), user_n, clip_h.unsqueeze(0))  # [users, clips]
         return torch.sigmoid(score.view(len(users), self.n_items, self.n_clips).mean(-1)).reshape(-1)
