@@ -59,8 +59,6 @@ import numpy as np
 import pandas as pd
 
 from .watch_csv import (
-    DURATION_FIELD,
-    PLAY_FIELD,
     TIME_FIELD,
     drop_unusable_views,
     flag_column,
@@ -68,6 +66,7 @@ from .watch_csv import (
     number_column,
     read_csv_log,
     token_column,
+    watch_columns,
     watch_protocol,
     watch_types,
 )
@@ -157,13 +156,8 @@ def locate_logs(raw: Path, log: str):
 
 
 def typed_log(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:
-    columns: Dict[str, object] = {
-        USER_FIELD: token_column(chunk, "user_id", lines, path),
-        ITEM_FIELD: token_column(chunk, "video_id", lines, path),
-        TIME_FIELD: timestamps(chunk, lines, path),
-        PLAY_FIELD: ms_to_seconds(number_column(chunk, "play_time_ms", lines, path, missing_ok=True)),
-        DURATION_FIELD: ms_to_seconds(number_column(chunk, "duration_ms", lines, path, missing_ok=True)),
-    }
+    columns = watch_columns(chunk, lines, path, item="video_id", play="play_time_ms")
+    columns[TIME_FIELD] = timestamps(chunk, lines, path)
     for column in LOG_FLAGS:
         if column in chunk:
             columns[column] = flag_column(chunk, column, lines, path)

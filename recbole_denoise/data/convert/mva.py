@@ -58,21 +58,17 @@ import pandas as pd
 
 from .features import DenseModality, as_dense_matrix, describe, load_npy, modality_files
 from .watch_csv import (
-    DURATION_FIELD,
-    MS_PER_SECOND,
-    PLAY_FIELD,
     TIME_FIELD,
     drop_unusable_views,
     find_csv,
     number_column,
     read_csv_log,
-    token_column,
+    watch_columns,
     watch_protocol,
     watch_types,
 )
 from .writer import (
     ITEM_FIELD,
-    USER_FIELD,
     AtomicTable,
     ConversionError,
     ConversionSummary,
@@ -144,10 +140,7 @@ def convert(
     play_scale = UNITS[playing_time_unit]
 
     def typed(chunk: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
-        columns = {USER_FIELD: token_column(chunk, "user_id", lines, path),
-                   ITEM_FIELD: token_column(chunk, "photo_id", lines, path),
-                   PLAY_FIELD: number_column(chunk, "playing_time", lines, path, missing_ok=True) / play_scale,
-                   DURATION_FIELD: number_column(chunk, "duration_ms", lines, path, missing_ok=True) / MS_PER_SECOND}
+        columns = watch_columns(chunk, lines, path, item="photo_id", play="playing_time", play_per_second=play_scale)
         if "timestamp" in chunk:
             columns[TIME_FIELD] = number_column(chunk, "timestamp", lines, path)
         for column in BEHAVIOURS:

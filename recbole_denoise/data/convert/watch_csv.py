@@ -79,10 +79,7 @@ def convert(raw, out, *, name: Optional[str] = None, overwrite: bool = False, qu
     path = find_csv(Path(raw), DEFAULT_FILE)
 
     def typed(chunk: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
-        columns = {USER_FIELD: token_column(chunk, "user_id", lines, path),
-                   ITEM_FIELD: token_column(chunk, "item_id", lines, path),
-                   PLAY_FIELD: number_column(chunk, "playing_time_ms", lines, path, missing_ok=True) / MS_PER_SECOND,
-                   DURATION_FIELD: number_column(chunk, "duration_ms", lines, path, missing_ok=True) / MS_PER_SECOND}
+        columns = watch_columns(chunk, lines, path, item="item_id", play="playing_time_ms")
         if "timestamp" in chunk:
             columns[TIME_FIELD] = number_column(chunk, "timestamp", lines, path)
         return pd.DataFrame(columns)
@@ -275,6 +272,17 @@ def flag_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path)
     if bad.any():
         _fail(chunk, column, bad, lines, path, "bad flag", "0 or 1")
     return (values == "1").to_numpy().astype(np.int8)
+
+
+def watch_columns(chunk: pd.DataFrame, lines: np.ndarray, path: Path, *, item: str, play: str,
+                  play_per_second: float = MS_PER_SECOND, duration: str = "duration_ms") -> Dict[str, object]:
+    """The four columns every watch-time log has: ``user_id`` and the ``item`` column as
+    tokens, play time (``play``, in units of ``1 / play_per_second`` s) and duration (ms)
+    as seconds; missing times stay NaN for :func:`drop_unusable_views` to count."""
+    return {USER_FIELD: token_column(chunk, "user_id", lines, path),
+            ITEM_FIELD: token_column(chunk, item, lines, path),
+            PLAY_FIELD: number_column(chunk, play, lines, path, missing_ok=True) / play_per_second,
+            DURATION_FIELD: ms_to_seconds(number_column(chunk, duration, lines, path, missing_ok=True))}
 
 
 def ms_to_seconds(values: np.ndarray) -> np.ndarray:
