@@ -17,15 +17,15 @@ import os
 import sys
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import command_line, markdown_table, mean_std, parse_overrides, set_threads, write_section  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
-from recbole_denoise.data.simulate_microvideo import planted_clip_logits  # noqa: E402
-from recbole_denoise.evaluator.clip_truth import pooled_spearman, within_view_spearman  # noqa: E402
+from recbole_denoise.evaluator.clip_truth import (  # noqa: E402
+    clip_scores_and_truth, pooled_spearman, within_view_spearman,
+)
 from recbole_denoise.quick_start import prepare  # noqa: E402
 
 VARIANTS = [
@@ -33,16 +33,6 @@ VARIANTS = [
     ("FRAME negative_clips=False", {"negative_clips": False}),
     ("FRAME visual_features=none", {"visual_features": "none"}),
 ]
-
-
-def test_clip_scores(model, dataset):
-    """FRAME's clip scores and the planted logits of every test view, ``[n, N_c]`` each."""
-    users, items = dataset.inter_feat["user_id"], dataset.inter_feat["item_id"]
-    model.eval()
-    model.restore = None
-    with torch.no_grad():
-        scores, _ = model.clip_scores(users, items)
-    return scores.cpu().numpy(), planted_clip_logits(dataset, users.numpy(), items.numpy())
 
 
 def correlations(scores, truth, same_bias):
@@ -64,10 +54,10 @@ def one_seed(dataset_name, overrides, seed):
     _, (train, valid, test), model, trainer = prepare(config)
     bias = np.asarray(test.dataset.config["simulation"]["bias"], dtype=np.float64)
     same_bias = equal_bias_clips(bias)
-    untrained = correlations(*test_clip_scores(model, test.dataset), same_bias)
+    untrained = correlations(*clip_scores_and_truth(model, test.dataset), same_bias)
     trainer.fit(train, valid, saved=True, show_progress=False)
     trainer.evaluate(valid, load_best_model=True)  # loads the best weights
-    scores, truth = test_clip_scores(model, test.dataset)
+    scores, truth = clip_scores_and_truth(model, test.dataset)
     prior = correlations(np.broadcast_to(bias, truth.shape), truth, same_bias)  # b_c alone; ties: mean ranks
     return {"trained": correlations(scores, truth, same_bias), "untrained": untrained, "prior": prior}
 

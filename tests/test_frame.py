@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from recbole_denoise.data.simulate_microvideo import planted_clip_logits
-from recbole_denoise.evaluator.clip_truth import pooled_spearman, within_view_spearman
+from recbole_denoise.evaluator.clip_truth import clip_scores_and_truth, pooled_spearman, within_view_spearman
 from recbole_denoise.model.general_recommender.frame import _tower
 from recbole_denoise.quick_start import run_recbole_denoise
 from support import QUIET, prepared
@@ -98,21 +98,11 @@ def test_full_sort_scores_equal_pairwise_predictions(frame):
     assert torch.allclose(full[torch.arange(3), items], pairs, atol=1e-5)
 
 
-def _test_clip_scores(model, test):
-    inter = test.dataset.inter_feat
-    users, items = inter["user_id"], inter["item_id"]
-    model.eval()
-    model.restore = None
-    with torch.no_grad():
-        scores, _ = model.clip_scores(users, items)
-    return scores.numpy(), planted_clip_logits(test.dataset, users.numpy(), items.numpy())
-
-
 def test_learns_the_planted_clip_level_interest(tmp_path):
     model, (train, valid, test), trainer = _model(tmp_path, epochs=10, stopping_step=100)
-    untrained = _test_clip_scores(model, test)
+    untrained = clip_scores_and_truth(model, test.dataset)
     trainer.fit(train, valid, saved=False)
-    trained = _test_clip_scores(model, test)
+    trained = clip_scores_and_truth(model, test.dataset)
     # held-out views: the clip scores order (user, video, clip) cells and the clips of one
     # view as the planted continuation logits do, far beyond the untrained model
     # (measured: pooled 0.63 and within-view 0.44 after 10 epochs, both about 0.04 untrained)

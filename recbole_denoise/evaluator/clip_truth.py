@@ -7,7 +7,21 @@ checkable: these functions compare a model's ``[n_views, N_c]`` clip scores with
 """
 
 import numpy as np
+import torch
 from scipy.stats import rankdata, spearmanr
+
+from recbole_denoise.data.simulate_microvideo import planted_clip_logits
+
+
+@torch.no_grad()
+def clip_scores_and_truth(model, dataset):
+    """A clip-level model's scores (``model.clip_scores``, e.g. FRAME) and the planted
+    continuation logits for every view of ``dataset`` (a split of simulated data),
+    ``[n_views, N_c]`` each, as NumPy arrays."""
+    users, items = dataset.inter_feat[dataset.uid_field], dataset.inter_feat[dataset.iid_field]
+    model.eval()
+    scores, _ = model.clip_scores(users.to(model.device), items.to(model.device))
+    return scores.cpu().numpy(), planted_clip_logits(dataset, users.numpy(), items.numpy())
 
 
 def pooled_spearman(scores, truth) -> float:
