@@ -10,6 +10,7 @@ from recbole.utils import ModelType
 from recbole_denoise.config import Config
 from recbole_denoise.model.general_recommender.cdae import CDAE
 from recbole_denoise.model.general_recommender.gmf import GMF
+from recbole_denoise.model.general_recommender.neumf import NeuMF
 from recbole_denoise.trainer import DenoiseTrainer, SafeCheckpointMixin
 from recbole_denoise.utils import get_model, get_trainer, properties_dir
 
@@ -18,7 +19,7 @@ def test_get_model_prefers_the_package_then_recbole():
     assert get_model("GMF") is GMF
     assert get_model("CDAE") is CDAE and CDAE is not RecBoleCDAE
     assert get_model("BPR") is RecBoleBPR
-    assert get_model("NeuMF") is RecBoleNeuMF
+    assert get_model("NeuMF") is NeuMF and issubclass(NeuMF, RecBoleNeuMF)
     with pytest.raises(ValueError, match="NoSuchModel"):
         get_model("NoSuchModel")
 
