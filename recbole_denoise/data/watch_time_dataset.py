@@ -16,6 +16,7 @@ them to RecBole's interaction table.
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 from recbole.utils import FeatureSource, FeatureType, set_color
 
@@ -28,7 +29,8 @@ DURATION_FIELD = "duration"
 RATIO_FIELD = "watch_ratio"
 SKIP_LEVEL_FIELD = "skip_level"
 FULL_WATCH_FIELD = "full_watch"
-DERIVED_FIELDS = (RATIO_FIELD, SKIP_LEVEL_FIELD, FULL_WATCH_FIELD)
+POSITIVE_CLIPS_FIELD = "positive_clips"
+DERIVED_FIELDS = (RATIO_FIELD, SKIP_LEVEL_FIELD, FULL_WATCH_FIELD, POSITIVE_CLIPS_FIELD)
 
 # Defaults of the config keys (also in properties/watch_time.yaml), used when a key is absent.
 DEFAULTS = {
@@ -52,7 +54,10 @@ class WatchTimeDataset(MultimodalDataset):
     2. float fields are derived: ``watch_ratio`` (play / duration, not clipped),
        ``skip_level`` (0 quick skip, 1 delayed skip, 2 full watch, DPSkipNet) and
        ``full_watch`` (1 if ``watch_ratio >= full_watch_ratio``: the label both papers
-       evaluate). They, and ``play_time``, are ground truth: hidden from the feature
+       evaluate) and ``positive_clips`` (FRAME's positive clip count of the view,
+       :func:`watch_time.watched_clip_count` with ``n_clips`` and ``full_watch_ratio``,
+       computed here once in float64, so that the clip graphs and FRAME's loss read the
+       same whole number; ``watch_ratio`` itself is float32 after loading). They, and ``play_time``, are ground truth: hidden from the feature
        fields that models embed, and kept unscaled under ``normalize_all``.
 
     Clip features (``clip_features: {file, tokens}``, beside the atomic files): ``file``
@@ -129,6 +134,8 @@ class WatchTimeDataset(MultimodalDataset):
             SKIP_LEVEL_FIELD: watch_time.skip_level(play, ratio, self.quick_skip_seconds,
                                                     self.full_watch_ratio).astype(np.float64),
             FULL_WATCH_FIELD: watch_time.full_watch(ratio, self.full_watch_ratio),
+            POSITIVE_CLIPS_FIELD: watch_time.watched_clip_count(ratio, self.n_clips,
+                                                                self.full_watch_ratio).astype(np.float64),
         }
         for field, column in values.items():
             self.inter_feat[field] = column
@@ -184,6 +191,52 @@ class WatchTimeDataset(MultimodalDataset):
         flat = self._align_dense("clip_features", clips.reshape(n_rows, n_clips * dim), ids)
         self.clip_features = flat.view(self.item_num, n_clips, dim)
 
+    # ------------------------------------------------------------------ durations
+
+    def build(self):
+        """RecBole's split, after recording every video's duration from all rows (a
+        video's duration is content known before anyone watches it, so the training
+        split knows the duration of a video viewed only in validation or test)."""
+        self._recorded_video_durations = self._median_duration_per_video()
+        return super().build()
+
+    def _median_duration_per_video(self):
+        items = self._column(self.iid_field).astype(np.int64)
+        durations = self._column(DURATION_FIELD).astype(np.float64)
+        per_video = pd.Series(durations).groupby(items).median()
+        table = np.full(self.item_num, np.nan)
+        table[per_video.index.to_numpy()] = per_video.to_numpy()
+        return torch.from_numpy(table)
+
+    def video_durations(self):
+        """DoubleTensor ``[item_num]``: each video's duration in seconds, the median
+        over its views (views of one video agree in KuaiRand and the simulator); NaN
+        for the padding item and videos without a view. Taken from all rows before the
+        split (see :meth:`build`), else from this object's own rows."""
+        recorded = getattr(self, "_recorded_video_durations", None)
+        return (recorded if recorded is not None else self._median_duration_per_video()).clone()
+
+    def duration_bucket_boundaries(self, n_buckets):
+        """The ``n_buckets - 1`` equal-frequency boundaries (quantiles ``k / n_buckets``)
+        of the durations of this object's own rows, one per view, as D2Q (KDD 2022)
+        buckets durations; on ``train_data.dataset`` the training views only."""
+        if isinstance(n_buckets, bool) or not isinstance(n_buckets, int) or n_buckets < 1:
+            raise ValueError(f"duration_buckets: expected a positive integer number of buckets, got {n_buckets!r}")
+        durations = self._column(DURATION_FIELD).astype(np.float64)
+        if len(durations) == 0:
+            raise ValueError("duration_buckets: this dataset has no rows to compute bucket boundaries from")
+        return torch.from_numpy(np.quantile(durations, np.arange(1, n_buckets) / n_buckets))
+
+    def duration_buckets(self, n_buckets):
+        """LongTensor ``[item_num]``: each video's duration bucket, ``1 + `` the number of
+        :meth:`duration_bucket_boundaries` at or below its duration (``1..n_buckets``),
+        for every video, also those absent from this split; 0 for the padding item
+        and videos without a duration."""
+        boundaries = self.duration_bucket_boundaries(n_buckets)
+        durations = self.video_durations()
+        buckets = torch.searchsorted(boundaries, durations.nan_to_num(0.0), right=True) + 1
+        return torch.where(torch.isnan(durations), torch.zeros_like(buckets), buckets)
+
     # ------------------------------------------------------------------ graphs
 
     @property
@@ -198,11 +251,16 @@ class WatchTimeDataset(MultimodalDataset):
     def _users_items(self):
         return self._column(self.uid_field).astype(np.int64), self._column(self.iid_field).astype(np.int64)
 
+    def positive_clip_counts(self):
+        """``positive_clips`` of every row as int64 (FRAME's clip labels, see
+        :func:`watch_time.clip_labels_of`)."""
+        return self._column(POSITIVE_CLIPS_FIELD).astype(np.int64)
+
     def positive_clip_graph(self):
         """Users x clips, FRAME's R^p (eq. 4): user u -- clip c of video v for every clip
-        watched before the skip, ``c < floor(min(r, 1) * n_clips)``."""
+        watched before the skip, ``c < positive_clips`` (all clips of a full watch)."""
         users, items = self._users_items()
-        counts = watch_time.watched_clip_count(self._column(RATIO_FIELD), self.n_clips)
+        counts = self.positive_clip_counts()
         starts = np.cumsum(counts) - counts
         clip_index = np.arange(int(counts.sum())) - np.repeat(starts, counts)
         clips = np.repeat(items, counts) * self.n_clips + clip_index
@@ -210,9 +268,10 @@ class WatchTimeDataset(MultimodalDataset):
 
     def negative_clip_graph(self):
         """Users x clips, FRAME's R^n (eq. 3-4): user u -- the clip during which she
-        skipped video v, ``floor(r * n_clips)``, for every view with ``r < 1``."""
+        skipped video v, index ``positive_clips``, for every view that is not a full
+        watch (``watch_ratio < full_watch_ratio``)."""
         users, items = self._users_items()
-        skipped = watch_time.skip_clip_index(self._column(RATIO_FIELD), self.n_clips)
+        skipped = watch_time.skip_clip_of(self.positive_clip_counts(), self.n_clips)
         has_skip = skipped >= 0
         return self._clip_graph(users[has_skip], items[has_skip] * self.n_clips + skipped[has_skip])
 
