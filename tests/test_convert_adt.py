@@ -124,14 +124,16 @@ def test_prefix_is_needed_when_several_datasets_share_a_folder(tmp_path):
     assert len(read_atomic(tmp_path / "yelp" / "yelp.train.inter")) == 12
 
 
-def test_unknown_dataset_name_gets_no_paper_metrics(tmp_path):
+def test_unknown_dataset_name_gets_the_adt_protocol(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     for source in (FIXTURES / "yelp").iterdir():
         shutil.copy(source, raw / source.name.replace("yelp", "toy"))
     summary = adt_layout.convert(raw, tmp_path / "toy", quiet=True)
     config = yaml.safe_load((tmp_path / "toy" / "toy.yaml").read_text())
-    assert "topk" not in config and "unknown dataset" in summary.stats["note"]
+    assert config["topk"] == [50, 100] and config["valid_metric"] == "Recall@50"
+    assert config["metrics"] == ["Recall", "NDCG"] and config["eval_args"]["mode"] == "full"
+    assert "not one of the paper's datasets" in summary.stats["protocol"]
 
 
 @pytest.mark.parametrize(

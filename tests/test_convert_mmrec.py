@@ -77,7 +77,7 @@ def test_round_trip_with_features_and_recbole(tmp_path):
 
     config = yaml.safe_load((out / "baby.yaml").read_text())
     assert config["benchmark_filename"] == ["train", "valid", "test"]
-    assert config["valid_metric"] == "Recall@20" and config["topk"] == [5, 10, 20, 50]
+    assert config["valid_metric"] == "Recall@10" and config["topk"] == [10]  # GRCN's protocol
     assert config["item_modalities"] == {
         "image": {"file": "baby.image.npy", "tokens": "baby.image.tokens"},
         "text": {"file": "baby.text.npy", "tokens": "baby.text.tokens"},

@@ -42,6 +42,7 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
+from .protocols import adt_protocol_for
 from .writer import (
     CLEAN_FIELD,
     ITEM_FIELD,
@@ -68,10 +69,9 @@ NO_ARTICLE_REASON = "no article id"
 REPEATED_CLICK_REASON = "repeated click merged (first click kept, longest dwell)"
 NO_DWELL_REASON = "no dwell time (activeTime) on any click"
 
-# The paper's protocol for Adressa: Recall and NDCG at 3 and 20 (small item space).
-PAPER_PROTOCOL = {"topk": [3, 20], "valid_metric": "Recall@20", "metrics": ["Recall", "NDCG"],
-                  # the flag is derived from it: never a model feature
-                  "ground_truth_fields": ["dwell_time"]}
+# The paper's protocol for Adressa: Recall and NDCG at 3 and 20 (small item space); the
+# flag is derived from the dwell time, so it is never a model feature.
+PAPER_PROTOCOL = {**adt_protocol_for("adressa"), "ground_truth_fields": ["dwell_time"]}
 
 INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", "timestamp": "float", "dwell_time": "float",
                CLEAN_FIELD: "float"}

@@ -16,8 +16,9 @@ Raw layout read (no header in any file, tab-separated, integer ids):
 
 Output: ``<name>.train.inter``, ``<name>.valid.inter``, ``<name>.test.inter`` with
 ``user_id:token item_id:token clean:float`` (every test row is clean), read by RecBole
-through ``benchmark_filename: [train, valid, test]``; the yaml also carries the paper's
-metrics for the known dataset names (yelp, amazon_book, adressa).
+through ``benchmark_filename: [train, valid, test]``; the yaml also carries the ADT
+protocol (:func:`.protocols.adt_protocol_for`): full ranking, Recall and NDCG at 50 and
+100 (Yelp, Amazon-book, and any other name) or at 3 and 20 (Adressa).
 
 Noise rule: the authors' flag, copied as is. Nothing is dropped: the files are the
 authors' exact splits, so any malformed line (wrong column count, non-integer id, flag
@@ -33,7 +34,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from . import adressa, rated_reviews
+from .protocols import ADT_TOPK, adt_protocol_for
 from .writer import (
     CLEAN_FIELD,
     ITEM_FIELD,
@@ -53,12 +54,6 @@ RATING_SPLITS = ("train", "valid")
 TEST_SUFFIX = ".test.negative"
 FILE_SUFFIXES = (".train.rating", ".valid.rating", TEST_SUFFIX)
 
-# The paper's metrics per authors' dataset name (Section 5, "Evaluation Protocols").
-PAPER_PROTOCOLS = {
-    "yelp": rated_reviews.PAPER_PROTOCOL,
-    "amazon_book": rated_reviews.PAPER_PROTOCOL,
-    "adressa": adressa.PAPER_PROTOCOL,
-}
 
 _PAIR_TUPLE = re.compile(r"^\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", CLEAN_FIELD: "float"}
@@ -95,9 +90,10 @@ def convert(
     splits["test"] = read_test_file(folder / f"{prefix}{TEST_SUFFIX}", summary)
     summary.stats.update(split_stats(splits))
 
-    protocol = PAPER_PROTOCOLS.get(prefix)
-    if protocol is None:
-        summary.stats["note"] = f"unknown dataset '{prefix}': no paper metrics in the yaml"
+    protocol = adt_protocol_for(prefix)
+    if prefix.lower().replace("-", "_") not in ADT_TOPK:
+        summary.stats["protocol"] = (f"'{prefix}' is not one of the paper's datasets: ADT protocol at "
+                                     f"{protocol['topk']} (Yelp / Amazon-book)")
     tables = [AtomicTable(f"{split}.inter", frame, _INTER_TYPES) for split, frame in splits.items()]
     return finish_conversion(summary, tables, dataset_config=protocol, overwrite=overwrite, quiet=quiet)
 

@@ -38,7 +38,7 @@ Output (times in seconds):
 
 KuaiRand has no clip features: the yaml leaves ``clip_features`` unset, so clip-level
 models learn clip embeddings (as the skip-behaviour paper does). The yaml carries the
-papers' protocol (:func:`.watch_csv.watch_protocol`) and hides from model features the
+papers' protocol (:func:`.protocols.watch_protocol`) and hides from model features the
 play time and the signals computed from it: ``long_view`` (play >= min(duration, 18 s))
 and ``is_click`` (in the single-column UI a "valid play": play >= min(duration, 7 s)).
 A model that uses clicks as behaviour history (DUMN) should set its own

@@ -66,6 +66,7 @@ from .features import (
     require_feature_rows,
     require_trust_for_pickle,
 )
+from .protocols import grcn_protocol
 from .writer import (
     ITEM_FIELD,
     USER_FIELD,
@@ -91,8 +92,6 @@ FEATURE_FILES = {
     "feat_t.pt": "textual",
 }
 
-# GRCN's protocol (Section 4.1): full ranking, Precision / Recall / NDCG at 10.
-PAPER_PROTOCOL = {"metrics": ["Recall", "NDCG", "Precision"], "topk": [10], "valid_metric": "Recall@10"}
 
 _INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token"}
 
@@ -147,7 +146,7 @@ def convert(
     modalities = read_features(folder, n_items)
     summary.stats.update(describe(modalities))
     extra_files, entries = modality_files(summary.dataset, modalities)
-    config = dict(PAPER_PROTOCOL)
+    config = grcn_protocol()
     if entries:
         config["item_modalities"] = entries
     tables = [AtomicTable(f"{split}.inter", frame, _INTER_TYPES) for split, frame in splits.items()]

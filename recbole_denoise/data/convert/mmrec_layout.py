@@ -20,9 +20,11 @@ Output: ``<name>.train.inter``, ``.valid.inter``, ``.test.inter`` with ``user_id
 item_id:token [rating:float] [timestamp:float]`` (the tokens are MMRec's integer ids as
 text), read through ``benchmark_filename: [train, valid, test]``; modalities ``image``
 and ``text`` in the multimodal feature convention
-(:mod:`recbole_denoise.data.convert.features`), every feature row written; MMRec's
-evaluation protocol in the yaml (Recall, NDCG, Precision, MAP at 5, 10, 20, 50;
-Recall@20 for validation).
+(:mod:`recbole_denoise.data.convert.features`), every feature row written; GRCN's
+evaluation protocol in the yaml (:data:`.protocols.GRCN_PROTOCOL`: full ranking,
+Precision, Recall and NDCG at 10, Recall@10 for validation), as for every multimodal
+dataset here. MMRec's own protocol (Recall, NDCG, Precision, MAP at 5, 10, 20, 50;
+Recall@20) can be set in a config file of the user's, which overrides the yaml.
 
 Rows: a malformed line (wrong column count, an id that is not a non-negative integer,
 x_label not 0/1/2, rating / timestamp not a number) is an error naming the file, line
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .features import DenseModality, as_dense_matrix, describe, load_npy, modality_files, require_feature_rows
+from .protocols import grcn_protocol
 from .writer import (
     ITEM_FIELD,
     USER_FIELD,
@@ -62,9 +65,6 @@ SPLIT_LABELS = {0: "train", 1: "valid", 2: "test"}  # x_label -> split
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 OPTIONAL_COLUMNS = {"rating": "rating", "timestamp": "timestamp"}  # raw column -> atomic field
 
-# MMRec's overall.yaml: metrics Recall, NDCG, Precision, MAP at 5/10/20/50, Recall@20.
-PAPER_PROTOCOL = {"metrics": ["Recall", "NDCG", "Precision", "MAP"], "topk": [5, 10, 20, 50],
-                  "valid_metric": "Recall@20"}
 COLD_START_REASON = "{split}: user without training interactions (MMRec's filter_out_cod_start_users)"
 
 
@@ -101,7 +101,7 @@ def convert(
     modalities = read_features(path.parent, n_items)
     summary.stats.update(describe(modalities))
     extra_files, entries = modality_files(summary.dataset, modalities)
-    config = dict(PAPER_PROTOCOL)
+    config = grcn_protocol()
     if entries:
         config["item_modalities"] = entries
     types = {USER_FIELD: "token", ITEM_FIELD: "token", **{f: "float" for f in OPTIONAL_COLUMNS.values()

@@ -40,7 +40,7 @@ the clips as the dense modality ``visual`` (``item_modalities``, for video-level
 models; the FRAME paper feeds the same visual features to its baselines). Clip rows
 are written for every file in the clip folder; videos of the log without a file are
 counted (the dataset fills them at load). The yaml carries the papers' protocol
-(:func:`.watch_csv.watch_protocol`).
+(:func:`.protocols.watch_protocol`).
 
 Rows: a missing or spaced id or a non-numeric value is an error naming the file, line
 and field; a clip file that is not a numeric 2-d array, or whose shape differs from the

@@ -3,6 +3,7 @@ ADT noise rule for rated reviews and the paper's protocol for both datasets."""
 
 import pandas as pd
 
+from .protocols import adt_protocol_for
 from .writer import (
     CLEAN_FIELD,
     ITEM_FIELD,
@@ -17,10 +18,9 @@ from .writer import (
 
 MIN_CLEAN_RATING = 3.0  # ADT paper: a rating < 3 is a false positive
 
-# The paper's protocol for Yelp and Amazon-book: Recall and NDCG at 50 and 100.
-PAPER_PROTOCOL = {"topk": [50, 100], "valid_metric": "Recall@50", "metrics": ["Recall", "NDCG"],
-                  # the flag is derived from it: never a model feature
-                  "ground_truth_fields": ["rating"]}
+# The paper's protocol for Yelp and Amazon-book: Recall and NDCG at 50 and 100; the
+# flag is derived from the rating, so the rating is never a model feature.
+PAPER_PROTOCOL = {**adt_protocol_for("yelp"), "ground_truth_fields": ["rating"]}
 
 INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", "rating": "float", "timestamp": "float",
                CLEAN_FIELD: "float"}

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .features import DenseModality, WordModality, describe, modality_files
+from .protocols import grcn_protocol
 from .writer import (
     concat_typed,
     CLEAN_FIELD,
@@ -94,8 +95,6 @@ DENSE_FEATURE_FILES = {"track2_video_features.txt": ("visual", "video_feature_di
 TITLE_FILE = "track2_title.txt"
 TITLE_KEYS = ("title_features", "title")
 
-# GRCN's protocol on its Tiktok data: Precision / Recall / NDCG at 10.
-PROTOCOL = {"metrics": ["Recall", "NDCG", "Precision"], "topk": [10], "valid_metric": "Recall@10"}
 
 INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", **{c: "token" for c in SIDE_ID_COLUMNS},
                "finish": "float", "like": "float", "timestamp": "float", "duration_time": "float",
@@ -154,7 +153,7 @@ def convert(
     modalities = read_feature_files(feature_dir, summary) if feature_dir is not None else []
     summary.stats.update(describe(modalities))
     extra_files, entries = modality_files(summary.dataset, modalities)
-    config = {**PROTOCOL, "ground_truth_fields": list(CLEAN_RULES[clean_rule])}
+    config = {**grcn_protocol(), "ground_truth_fields": list(CLEAN_RULES[clean_rule])}
     if entries:
         config["item_modalities"] = entries
     tables = [AtomicTable("inter", log, INTER_TYPES)]

@@ -15,7 +15,7 @@ Output: ``<name>.inter`` with ``user_id:token item_id:token play_time:float
 duration:float [timestamp:float]``, times in seconds, for
 :class:`recbole_denoise.data.watch_time_dataset.WatchTimeDataset`, which derives the
 labels at load. The yaml carries the evaluation protocol of both micro-video papers
-(see :func:`watch_protocol`).
+(see :func:`.protocols.watch_protocol`).
 
 Rows: an id that is empty or holds a space, or a value that is not a number, is an
 error naming the file, line and field. Dropped, with a reason in the summary (the
@@ -40,6 +40,7 @@ import pandas as pd
 
 from recbole_denoise.data import watch_time
 
+from .protocols import watch_protocol
 from .writer import (
     concat_typed,
     ITEM_FIELD,
@@ -103,37 +104,6 @@ def watch_types(has_time: bool, extra: Optional[Dict[str, str]] = None) -> Dict[
         types[TIME_FIELD] = "float"
     types.update(extra or {})
     return types
-
-
-def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
-    """The evaluation protocol of FRAME (SIGIR 2023) and DPSkipNet (AAAI 2025), as plain config.
-
-    - ``dataset_class``: ``WatchTimeDataset``, so that any model, RecBole's included,
-      gets the derived ``full_watch`` label;
-    - ``eval_args``: each user's views split 6:2:2 (DPSkipNet "randomly sampled at a 6:2:2
-      ratio for each user"; here in time order when timestamps exist, else random),
-      ``mode: labeled``: every test view is scored, none is sampled;
-    - ``own_items_eval``: each user ranks only her own test videos (both papers);
-    - ``LABEL_FIELD: full_watch``: relevant = fully watched (derived at load by
-      ``WatchTimeDataset``);
-    - ``own_items_metrics``: AUC, GAUC, LogLoss (FRAME) and Precision, Recall, MAP,
-      NDCG at 3 and 5, early stopping on Recall@3 (DPSkipNet); RecBole's own
-      ``metrics`` list keeps the value metrics only, since it refuses a mix;
-    - ``ground_truth_fields``: play time and fields derived from it are never model
-      features.
-    """
-    return {
-        "dataset_class": "WatchTimeDataset",  # derives the labels below for any model
-        "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "group_by": "user", "order": "TO" if has_time else "RO",
-                      "mode": "labeled"},
-        "own_items_eval": True,
-        "LABEL_FIELD": "full_watch",
-        "metrics": ["AUC", "LogLoss"],
-        "own_items_metrics": ["AUC", "GAUC", "LogLoss", "Precision", "Recall", "MAP", "NDCG"],
-        "topk": [3, 5],
-        "valid_metric": "Recall@3",
-        "ground_truth_fields": [PLAY_FIELD, *hidden],
-    }
 
 
 def drop_unusable_views(views: pd.DataFrame, summary: ConversionSummary, *,
