@@ -81,6 +81,37 @@ def test_full_sort_equals_recbole_predict_over_all_pairs(planted_dataset, quiet_
     assert expected.std() > 0.1  # the scores spread: a real comparison, not all 0.5
 
 
+def test_item_part_is_reused_until_the_weights_change(planted_dataset, quiet_config):
+    config, dataset = planted_setup(planted_dataset, quiet_config)
+    theirs = randomise(RecBoleNeuMF(config, dataset)).eval()
+    ours = NeuMF(config, dataset).eval()
+    users = torch.arange(1, 6)
+    pairs = {ours.USER_ID: users.repeat_interleave(dataset.item_num),
+             ours.ITEM_ID: torch.arange(dataset.item_num).repeat(len(users))}
+
+    def full_sort():
+        with torch.no_grad():
+            return ours.full_sort_predict({ours.USER_ID: users})
+
+    full_sort()
+    cached = ours.item_first_layer
+    full_sort()
+    assert cached is not None and ours.item_first_layer is cached  # one evaluation, one item part
+    ours.load_state_dict(theirs.state_dict())  # new weights, still in eval mode
+    with torch.no_grad():
+        assert torch.allclose(full_sort(), theirs.predict(pairs), atol=1e-6)
+    optimizer = torch.optim.Adam(ours.parameters(), lr=0.1)
+    ours.train()
+    assert ours.item_first_layer is None
+    ours.calculate_loss({ours.USER_ID: users, ours.ITEM_ID: users, ours.LABEL: torch.ones(5)}).backward()
+    optimizer.step()
+    ours.eval()
+    theirs.load_state_dict(ours.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(full_sort(), theirs.predict(pairs), atol=1e-6)
+    assert "item_first_layer" not in ours.state_dict()
+
+
 def test_per_pair_work_stays_within_the_budget(planted_dataset, quiet_config):
     config, dataset = planted_setup(planted_dataset, quiet_config)
     model = NeuMF(config, dataset).eval()

@@ -30,13 +30,22 @@ class NeuMF(RecBoleNeuMF):
     :math:`W_1 [p'_u ; q'_i] + b_1 = (W_1^u p'_u + b_1) + W_1^i q'_i`: one user part and
     one item part, added per pair. Only the layers after it run per pair, for chunks of
     users small enough that a chunk's ``[users, items, widest hidden]`` tensor holds at
-    most ``pair_budget`` numbers. The GMF part is one matrix product, as in ``GMF``.
+    most ``pair_budget`` numbers. The item part is kept between evaluation batches
+    while the weights it comes from are unchanged. The GMF part is one matrix product,
+    as in ``GMF``.
     Scores are ``predict``'s (sigmoid probabilities) for every item. Pointwise: trained
     with BCE or, under the ``DenoiseTrainer``, with T-CE / R-CE (it swaps ``self.loss``).
     """
 
     # numbers in one chunk's [users, items, widest hidden] tensor (16 MB of float32)
     pair_budget = 2**22
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        # the first MLP layer's item part W_1^i q'_i [n_items, h_1], reused by evaluation
+        # batches; outside the state_dict, so checkpoints keep RecBole's keys
+        self.register_buffer("item_first_layer", None, persistent=False)
+        self.item_first_layer_key = None
 
     def full_sort_predict(self, interaction):
         """``[B * n_items]`` probabilities of each user in the batch for every item.
@@ -83,12 +92,30 @@ class NeuMF(RecBoleNeuMF):
         into a user and an item part, the later layers per pair."""
         before, first, after = self._split_at_first_linear()
         user_input = before(self.user_mlp_embedding(users))
-        item_input = before(self.item_mlp_embedding.weight)
-        size = self.mlp_embedding_size
-        user_part = F.linear(user_input, first.weight[:, :size], first.bias)  # [U, h_1]
-        item_part = F.linear(item_input, first.weight[:, size:])  # [n_items, h_1]
+        user_part = F.linear(user_input, first.weight[:, : self.mlp_embedding_size], first.bias)
+        item_part = self._item_first_layer(before, first)
         hidden = user_part.unsqueeze(1) + item_part.unsqueeze(0)  # [U, n_items, h_1]
         return after(hidden) @ weight
+
+    def _item_first_layer(self, before, first):
+        """``[n_items, h_1]``: :math:`W_1^i q'_i` for every item. In evaluation (eval
+        mode, no grad) it is computed once and kept until ``train()`` / ``eval()`` or a
+        new version of the weights it reads (an optimiser step or ``load_state_dict``
+        makes one; an edit through ``.data`` does not, so call ``eval()`` after it)."""
+        weights = (self.item_mlp_embedding.weight, first.weight)
+        key = tuple((weight.data_ptr(), weight._version) for weight in weights)
+        reusable = not self.training and not torch.is_grad_enabled()
+        if reusable and key == self.item_first_layer_key:
+            return self.item_first_layer
+        item_part = F.linear(before(self.item_mlp_embedding.weight), first.weight[:, self.mlp_embedding_size:])
+        if reusable:
+            self.item_first_layer, self.item_first_layer_key = item_part, key
+        return item_part
+
+    def train(self, mode=True):
+        """Switch mode (``eval()`` calls this too) and drop the cached item part."""
+        self.item_first_layer, self.item_first_layer_key = None, None
+        return super().train(mode)
 
     def _split_at_first_linear(self):
         """RecBole's MLP (``Dropout, Linear, ReLU`` per layer) as the modules before
