@@ -5,14 +5,22 @@ random log (repository tkdgur658/DualSkipNet, ``Micro_Video_Datasets/KuaiRand-1K
 Total_Interactions.csv``), and a convenient lowest common denominator for any
 micro-video log.
 
-Raw layout read (``--raw``: the file, or a folder holding ``interactions.csv`` or a
-single ``.csv``): comma-separated with a header line naming at least ``user_id``,
-``item_id``, ``playing_time_ms`` and ``duration_ms`` (milliseconds), optionally
-``timestamp`` (any increasing number, e.g. unix seconds, written as is). Other columns
-are ignored and listed in the summary.
+Raw layout read: comma-separated files with a header line naming at least
+``user_id``, ``item_id``, ``playing_time_ms`` and ``duration_ms`` (milliseconds),
+optionally ``timestamp`` (any increasing number, e.g. unix seconds, written as is).
+Other columns are ignored and listed in the summary. Either
 
-Output: ``<name>.inter`` with ``user_id:token item_id:token play_time:float
-duration:float [timestamp:float]``, times in seconds, for
+- one log (``--raw``: the file, or a folder holding ``interactions.csv`` or a single
+  ``.csv``), which RecBole splits 6:2:2 per user at load; or
+- a split the user already has: three files, named by ``--train``, ``--valid`` and
+  ``--test`` (file names inside the ``--raw`` folder, or paths), or found as
+  ``train.csv``, ``valid.csv`` and ``test.csv`` in the ``--raw`` folder when it holds
+  no ``interactions.csv``. The three must have the same columns among the ones read.
+
+Output: ``<name>.inter`` (one log) or ``<name>.train.inter``, ``<name>.valid.inter``,
+``<name>.test.inter`` (a split, read by RecBole through ``benchmark_filename: [train,
+valid, test]``, which keeps the rows of each file in its split), with ``user_id:token
+item_id:token play_time:float duration:float [timestamp:float]``, times in seconds, for
 :class:`recbole_denoise.data.watch_time_dataset.WatchTimeDataset`, which derives the
 labels at load. The yaml carries the evaluation protocol of both micro-video papers
 (see :func:`.protocols.watch_protocol`).
@@ -23,6 +31,14 @@ rules of :func:`recbole_denoise.data.watch_time.clean_watch_rows`): rows with a 
 zero or negative duration, a missing or negative play time, and repeated views of the
 same (user, video), of which the longest is kept. The cap on replays
 (``max_play_ratio``) is not applied here: it is a dataset setting, applied at load.
+
+A split gets exactly the same cleaning as one log, applied to the three files together
+(RecBole applies no filtering of its own to pre-split files): a (user, video) seen in
+two files keeps only its longest view, in the file that holds it (ties: the earliest
+``timestamp``, then the earlier file in train, valid, test order). This is the rule
+:class:`WatchTimeDataset` applies at load too, so loading drops nothing more, and each
+user's video is counted once, never both trained on and tested. Ids are tokens shared
+by the three files: the same id in two files is the same user or video.
 
 This module also holds the pieces the other watch-time converters (``kuairand``,
 ``mva``) share: chunked CSV reading with line numbers, typed column checks, the
@@ -48,14 +64,17 @@ from .writer import (
     AtomicTable,
     ConversionError,
     ConversionSummary,
+    ensure_output_free,
     finish_conversion,
     open_text,
     start_conversion,
 )
 
 SOURCE = "watch-csv"
-DESCRIPTION = "plain watch-time log: user_id,item_id,playing_time_ms,duration_ms[,timestamp]"
+DESCRIPTION = ("plain watch-time log: user_id,item_id,playing_time_ms,duration_ms[,timestamp]; "
+               "one file or a train / valid / test split")
 DEFAULT_FILE = "interactions.csv"
+SPLITS = ("train", "valid", "test")  # RecBole's benchmark_filename order
 REQUIRED = ("user_id", "item_id", "playing_time_ms", "duration_ms")
 OPTIONAL = ("timestamp",)
 
@@ -67,17 +86,48 @@ _PARSER_LINE = re.compile(r"line (\d+)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options of its own: the layout is fixed."""
+    for split in SPLITS:
+        parser.add_argument(f"--{split}", metavar="FILE",
+                            help=f"{split} part of a split you already have (file in --raw, or a path); "
+                            f"give all of --train, --valid, --test (default: {split}.csv in --raw when it "
+                            f"holds no {DEFAULT_FILE})")
 
 
 def run(args: argparse.Namespace) -> ConversionSummary:
-    return convert(args.raw, args.out, name=args.name, overwrite=args.overwrite, quiet=args.quiet)
+    return convert(args.raw, args.out, name=args.name, train=args.train, valid=args.valid, test=args.test,
+                   overwrite=args.overwrite, quiet=args.quiet)
 
 
-def convert(raw, out, *, name: Optional[str] = None, overwrite: bool = False, quiet: bool = False) -> ConversionSummary:
-    """Convert the watch-time CSV at ``raw`` (the file or its folder) into ``out``."""
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite)
-    path = find_csv(Path(raw), DEFAULT_FILE)
+def convert(raw, out, *, name: Optional[str] = None, train=None, valid=None, test=None, overwrite: bool = False,
+            quiet: bool = False) -> ConversionSummary:
+    """Convert the watch-time CSV at ``raw`` (the file or its folder), or the split
+    ``train`` / ``valid`` / ``test`` (file names in the folder ``raw``, or paths), into ``out``."""
+    given = {"train": train, "valid": valid, "test": test}
+    options = {split: None if path is None else str(path) for split, path in given.items()}
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options=options)
+    split_paths = find_split_csvs(Path(raw), given)
+    for path in (split_paths or {}).values():
+        ensure_output_free(Path(out), overwrite, raw=path)
+    paths = split_paths or {"inter": find_csv(Path(raw), DEFAULT_FILE)}
+    parts = {part: read_views(path, summary) for part, path in paths.items()}
+    has_time = same_time_column(parts, paths)
+    if split_paths is not None:
+        summary.stats["(user, video) pairs in more than one file"] = pairs_in_several_parts(parts)
+    views = concat_typed([frame.assign(part=code) for code, frame in enumerate(parts.values())])
+    views = drop_unusable_views(views, summary, time_field=TIME_FIELD if has_time else None)
+    types = watch_types(has_time)
+    tables = []
+    for code, part in enumerate(parts):
+        rows = views[views["part"].to_numpy() == code].drop(columns="part").reset_index(drop=True)
+        tables.append(AtomicTable("inter" if split_paths is None else f"{part}.inter", rows, types))
+        if split_paths is not None:
+            summary.stats[f"{part} rows"] = len(rows)
+    return finish_conversion(summary, tables, dataset_config=watch_protocol(has_time), overwrite=overwrite,
+                             quiet=quiet)
+
+
+def read_views(path: Path, summary: ConversionSummary) -> pd.DataFrame:
+    """One file of the plain layout, typed (times in seconds, not yet cleaned)."""
 
     def typed(chunk: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
         columns = watch_columns(chunk, lines, path, item="item_id", play="playing_time_ms")
@@ -85,13 +135,54 @@ def convert(raw, out, *, name: Optional[str] = None, overwrite: bool = False, qu
             columns[TIME_FIELD] = number_column(chunk, "timestamp", lines, path)
         return pd.DataFrame(columns)
 
-    views = read_csv_log(path, summary, REQUIRED, OPTIONAL, typed)
-    has_time = TIME_FIELD in views
-    views = drop_unusable_views(views, summary, time_field=TIME_FIELD if has_time else None)
-    types = watch_types(has_time)
-    tables = [AtomicTable("inter", views, types)]
-    return finish_conversion(summary, tables, dataset_config=watch_protocol(has_time), overwrite=overwrite,
-                             quiet=quiet)
+    return read_csv_log(path, summary, REQUIRED, OPTIONAL, typed)
+
+
+def find_split_csvs(raw: Path, given: Dict[str, Optional[str]]) -> Optional[Dict[str, Path]]:
+    """The train / valid / test files, or ``None`` for the one-log form.
+
+    Named files are taken inside the folder ``raw`` (a path that is absolute stays as
+    is); all three must be named. Without names, a folder with no ``interactions.csv``
+    but with ``train.csv``, ``valid.csv`` and ``test.csv`` is a split."""
+    named = {split: value for split, value in given.items() if value is not None}
+    if not named:
+        if raw.is_dir() and not (raw / DEFAULT_FILE).is_file() and all(
+                (raw / f"{split}.csv").is_file() for split in SPLITS):
+            return {split: raw / f"{split}.csv" for split in SPLITS}
+        return None
+    missing = [split for split in SPLITS if split not in named]
+    if missing:
+        raise ConversionError("a split needs all three files", field=missing[0],
+                              expected="--train, --valid and --test together",
+                              found=", ".join(f"--{split}" for split in named))
+    if not raw.is_dir():
+        raise ConversionError("with --train, --valid and --test, --raw is the folder holding them", file=raw,
+                              expected="a folder")
+    paths = {split: raw / named[split] for split in SPLITS}
+    for split, path in paths.items():
+        if not path.is_file():
+            raise ConversionError(f"{split} file not found", file=path, field=split, expected="an existing file")
+    if len({path.resolve() for path in paths.values()}) < len(paths):
+        raise ConversionError("the same file is named for two splits", field="train, valid, test",
+                              expected="three different files", found=", ".join(map(str, paths.values())))
+    return paths
+
+
+def same_time_column(parts: Dict[str, pd.DataFrame], paths: Dict[str, Path]) -> bool:
+    """Whether the files have a timestamp; a split must have it in every file or none."""
+    with_time = [part for part, frame in parts.items() if TIME_FIELD in frame]
+    if with_time and len(with_time) < len(parts):
+        lacking = next(part for part in parts if part not in with_time)
+        raise ConversionError("the split files differ in their columns", file=paths[lacking], line=1,
+                              field="timestamp", expected=f"a timestamp column, as in {paths[with_time[0]].name}")
+    return bool(with_time)
+
+
+def pairs_in_several_parts(parts: Dict[str, pd.DataFrame]) -> int:
+    """Distinct (user, video) pairs that occur in more than one of the files."""
+    pairs = [frame[[USER_FIELD, ITEM_FIELD]].astype(str).drop_duplicates() for frame in parts.values()]
+    files_per_pair = pd.concat(pairs).value_counts()
+    return int((files_per_pair > 1).sum())
 
 
 # --------------------------------------------------------------------------- shared: output
