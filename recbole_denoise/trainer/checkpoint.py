@@ -16,7 +16,9 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_denoise.evaluator import own_items_metrics
+from recbole_denoise.data.watch_time_dataset import DURATION_FIELD, PLAY_FIELD
+from recbole_denoise.evaluator import WatchRows, own_items_metrics
+from recbole_denoise.evaluator.duration import DEFAULT_BUCKETS, DURATION_METRICS, training_buckets
 from recbole_denoise.utils import load_checkpoint
 
 _PLAIN_TYPES = (str, int, float, bool, type(None))
@@ -132,6 +134,8 @@ class SafeCheckpointMixin:
             if callback_fn is not None:
                 callback_fn(epoch_idx, valid_score)
 
+        # the training split, for the own-items duration metrics' bucket statistics
+        self.own_items_train_split = getattr(train_data, "_dataset", None)
         parent_fit = super().fit
         if "callback_fn" not in inspect.signature(parent_fit).parameters:
             # RecBole's pre-training trainers take no callback: best model only
@@ -179,22 +183,48 @@ class SafeCheckpointMixin:
 
     @torch.no_grad()
     def _evaluate_own_items(self, eval_data):
-        """Each user ranks her own test items (``recbole_denoise.evaluator.own_items``)."""
+        """Each user ranks her own test items (``recbole_denoise.evaluator.own_items``).
+        The duration metrics also read the rows' play time and duration, and take their
+        buckets from the training split that ``fit`` saw (``own_items_train_split``)."""
         if getattr(eval_data, "neg_sample_args", {}).get("distribution") != "none":
             raise ValueError("own_items_eval needs eval_args mode: labeled (each test row is a "
                              "user's own item with its label)")
-        label_field = self.config["own_items_label"] or self.config["LABEL_FIELD"]
-        uid_field = self.config["USER_ID_FIELD"]
+        metrics = self.config["own_items_metrics"]
+        duration_metrics = [m for m in metrics if m.lower() in DURATION_METRICS]
+        fields = {"users": self.config["USER_ID_FIELD"], "items": self.config["ITEM_ID_FIELD"],
+                  "labels": self.config["own_items_label"] or self.config["LABEL_FIELD"]}
+        if duration_metrics:
+            fields.update(play_time=PLAY_FIELD, duration=DURATION_FIELD)
         self.model.eval()
-        users, scores, labels = [], [], []
+        columns = {name: [] for name in list(fields) + ["scores"]}
         for batch in eval_data:
             interaction = batch[0].to(self.device)
-            scores.append(self.model.predict(interaction).float().cpu())
-            users.append(interaction[uid_field].cpu())
-            labels.append(interaction[label_field].float().cpu())
-        return own_items_metrics(torch.cat(users).numpy(), torch.cat(scores).numpy(),
-                                 torch.cat(labels).numpy(), self.config["own_items_metrics"],
-                                 self.config["topk"], self.config)
+            missing = [field for field in fields.values() if field not in interaction]
+            if missing:
+                needs = f" ({duration_metrics[0]} needs {PLAY_FIELD} and {DURATION_FIELD})" if duration_metrics else ""
+                raise ValueError(f"own_items_eval: the test rows lack the fields {missing}{needs}")
+            columns["scores"].append(self.model.predict(interaction).float().cpu())
+            for name, field in fields.items():
+                columns[name].append(interaction[field].float().cpu())
+        rows = {name: torch.cat(values).numpy() for name, values in columns.items()}
+        watch = None
+        if duration_metrics:
+            split = getattr(self, "own_items_train_split", None)
+            if split is None:
+                raise ValueError(f"own_items_metrics: {duration_metrics[0]} needs the training split's duration "
+                                 f"statistics, taken when fit(train_data) runs; call fit first or set "
+                                 f"trainer.own_items_train_split = train_data._dataset")
+            n_buckets = self.config["own_items_duration_buckets"] or DEFAULT_BUCKETS
+            watch = WatchRows(rows["play_time"], rows["duration"],
+                              training_buckets(split, n_buckets, duration_metrics[0]))
+        result = own_items_metrics(rows["users"], rows["items"], rows["scores"], rows["labels"], metrics,
+                                   self.config["topk"], self.config, watch=watch)
+        valid_metric = str(self.config["valid_metric"]).lower()
+        if valid_metric not in result:
+            raise ValueError(f"valid_metric {self.config['valid_metric']!r} is not among the own-items results "
+                             f"{[key for key in result]}: choose one of them (own_items_definition: authors "
+                             f"renames precision, map and ndcg to precision_authors@k, map_authors@k, ndcg_authors@k)")
+        return result
 
 
 _SAFE_CLASSES = {}
