@@ -23,9 +23,12 @@ FRAME is not consistent about positive clips: eq. (2) builds the positive clip s
 fully watched videos only, while Section 3.4 (and the authors' code, which adds the
 first ``int(r / 0.25)`` clips of every video as positive graph edges) labels every
 clip watched before a skip as positive. We follow Section 3.4 and the code: positive
-clips are the first ``floor(min(r, 1) * N_c)`` clips. The authors' code adds the
-negative clip only when at least one clip was watched (a loop artefact); we add it for
-every skipped video, as eq. (3) says.
+clips are the first ``floor(r * N_c)`` clips of a skipped view and all ``N_c`` of a full
+watch. The authors' code adds the negative clip only when at least one clip was watched
+(a loop artefact); we add it for every skipped video, as eq. (3) says. "Full watch" and
+"skipped" use the same threshold as the evaluation label, ``full_watch_ratio``
+(:func:`full_watch`), so a view the evaluation calls unfinished always has a negative
+clip and a finished one never has (``watched_clip_count``).
 
 Inputs are NumPy arrays (pandas Series are read as arrays) or torch tensors; a torch
 input gives a torch result, anything else a NumPy result. Times are in seconds.
@@ -73,6 +76,13 @@ def _as_array(values):
     return np.asarray(values, dtype=np.float64)
 
 
+def _as_counts(counts):
+    """Clip counts as integers (a float field of whole numbers is exact)."""
+    if isinstance(counts, torch.Tensor):
+        return counts.long()
+    return np.asarray(counts).astype(np.int64)
+
+
 # --------------------------------------------------------------------------- ratio and full watch
 
 
@@ -91,39 +101,68 @@ def full_watch(ratio, full_ratio: float = FULL_WATCH_RATIO):
 # --------------------------------------------------------------------------- FRAME clip labels
 
 
-def watched_clip_count(ratio, n_clips: int):
-    """Number of positive clips: ``floor(min(r, 1) * N_c)`` (FRAME Section 3.4: the
-    clips watched before the skip; all ``N_c`` clips of a fully watched video)."""
+def watched_clip_count(ratio, n_clips: int, full_ratio: float = FULL_WATCH_RATIO):
+    """Number of positive clips of every view, the one rule behind FRAME's clip labels
+    (Section 3.4: the clips watched before the skip; eq. 2-3):
+
+    - ``N_c`` for a full watch, ``r >= full_ratio`` (the evaluation label, :func:`full_watch`);
+    - otherwise ``min(floor(r * N_c), N_c - 1)``: the clips before the one of the skip.
+      Only ``full_ratio > 1`` reaches the cap: a view that played to the end but not to
+      ``full_ratio`` counts as skipped in the last clip.
+
+    So a view has a negative clip (index = its count, :func:`skip_clip_of`) exactly when
+    it is not a full watch. Computed in float64 (a torch input is promoted), with a
+    tolerance so that a ratio of exactly ``k / N_c`` counts ``k`` clips; a float32 ratio
+    has lost that already (0.7 as float32 times 10 is 6.99999988), which is why the
+    dataset computes the count once from the float64 play time and duration and carries
+    it as the ``positive_clips`` field."""
     _check_clips(n_clips)
     ratio = _as_array(ratio)
     xp = _xp(ratio)
-    counts = xp.floor(xp.clip(ratio, 0.0, 1.0) * n_clips + _CLIP_TOLERANCE)
+    if xp is torch:
+        ratio = ratio.to(torch.float64)
+    skipped = xp.clip(xp.floor(xp.clip(ratio, 0.0, None) * n_clips + _CLIP_TOLERANCE), 0, n_clips - 1)
+    counts = xp.where(ratio >= full_ratio, n_clips, skipped)
     return counts.long() if xp is torch else counts.astype(np.int64)
 
 
-def skip_clip_index(ratio, n_clips: int):
-    """0-based index of the clip during which the user skipped, ``floor(r * N_c)``, for
-    ``r < 1``; -1 for a fully watched video (FRAME eq. 3, the negative clip)."""
-    ratio = _as_array(ratio)
-    counts = watched_clip_count(ratio, n_clips)
-    skipped = (ratio < 1.0) & (counts < n_clips)
-    return _xp(ratio).where(skipped, counts, -1)
+def skip_clip_of(counts, n_clips: int):
+    """0-based index of the clip of the skip, FRAME eq. (3), given the positive clip
+    counts of :func:`watched_clip_count`: the clip right after the watched ones, or -1
+    for a full watch (``count == N_c``)."""
+    counts = _as_counts(counts)
+    return _xp(counts).where(counts < n_clips, counts, -1)
 
 
-def clip_labels(ratio, n_clips: int):
-    """Per interaction and clip: ``POSITIVE_CLIP`` (1) for the watched clips,
-    ``NEGATIVE_CLIP`` (0) for the clip of the skip, ``UNLABELED_CLIP`` (-1) for the
-    unseen clips after it (FRAME Section 3.4). Shape ``[n, n_clips]``."""
-    ratio = _as_array(ratio)
-    xp = _xp(ratio)
-    counts = watched_clip_count(ratio, n_clips)[:, None]
-    skipped = skip_clip_index(ratio, n_clips)[:, None]
+def skip_clip_index(ratio, n_clips: int, full_ratio: float = FULL_WATCH_RATIO):
+    """:func:`skip_clip_of` the counts of ``ratio``: ``min(floor(r N_c), N_c - 1)`` for a
+    view with ``r < full_ratio``, -1 for a full watch (FRAME eq. 3, the negative clip)."""
+    return skip_clip_of(watched_clip_count(ratio, n_clips, full_ratio), n_clips)
+
+
+def clip_labels_of(counts, n_clips: int):
+    """Clip labels from the positive clip counts of :func:`watched_clip_count`:
+    ``POSITIVE_CLIP`` (1) for the first ``count`` clips, ``NEGATIVE_CLIP`` (0) for the clip
+    of the skip (index ``count``, when ``count < N_c``), ``UNLABELED_CLIP`` (-1) for the
+    unseen clips after it (FRAME Section 3.4, eq. 14). Shape ``[n, n_clips]``, int8.
+
+    The dataset's graphs (eq. 2-4) and FRAME's loss (eq. 14-15) both read these labels
+    from the dataset's ``positive_clips`` field, so they cannot disagree."""
+    _check_clips(n_clips)
+    counts = _as_counts(counts)
+    xp = _xp(counts)
     positions = xp.arange(n_clips)[None, :]
     if xp is torch:
         positions = positions.to(counts.device)
+    counts = counts[:, None]
     labels = xp.where(positions < counts, POSITIVE_CLIP,
-                      xp.where(positions == skipped, NEGATIVE_CLIP, UNLABELED_CLIP))
+                      xp.where(positions == counts, NEGATIVE_CLIP, UNLABELED_CLIP))
     return labels.to(torch.int8) if xp is torch else labels.astype(np.int8)
+
+
+def clip_labels(ratio, n_clips: int, full_ratio: float = FULL_WATCH_RATIO):
+    """:func:`clip_labels_of` the counts of ``ratio`` (:func:`watched_clip_count`)."""
+    return clip_labels_of(watched_clip_count(ratio, n_clips, full_ratio), n_clips)
 
 
 def clip_position_weights(n_clips: int) -> np.ndarray:
@@ -133,22 +172,23 @@ def clip_position_weights(n_clips: int) -> np.ndarray:
     return np.arange(1, n_clips + 1, dtype=np.float64) / n_clips
 
 
-def clip_loss_weights(ratio, n_clips: int, scheme: str = "position"):
-    """Weight of every (interaction, clip) term of FRAME's clip BCE, eq. (14): 1 for the
-    negative clip, 0 for unlabeled clips, and for a positive clip
+def clip_loss_weights(counts, n_clips: int, scheme: str = "position"):
+    """Weight of every (interaction, clip) term of FRAME's clip BCE, eq. (14), given the
+    positive clip counts of :func:`watched_clip_count`: 1 for the negative clip, 0 for
+    unlabeled clips, and for a positive clip
 
     - ``scheme="position"`` (the paper): ``eps_i = i / N_c`` for the i-th clip (1-based);
     - ``scheme="view"`` (the authors' code, ``label_weight``): one weight per view,
-      ``floor(min(r, 1) * N_c) / N_c``, on all its positive clips.
+      ``count / N_c``, on all its positive clips.
 
     Shape ``[n, n_clips]``, float."""
-    ratio = _as_array(ratio)
-    labels = clip_labels(ratio, n_clips)
+    counts = _as_counts(counts)
+    labels = clip_labels_of(counts, n_clips)
     xp = _xp(labels)
     if scheme == "position":
         weights = clip_position_weights(n_clips)[None, :]
     elif scheme == "view":
-        weights = watched_clip_count(ratio, n_clips)[:, None] / n_clips
+        weights = counts[:, None] / n_clips
     else:
         raise ValueError(f"scheme must be 'position' (paper) or 'view' (authors' code), got {scheme!r}")
     if xp is torch:

@@ -23,10 +23,10 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_denoise.data import watch_time
-from recbole_denoise.data.watch_time_dataset import RATIO_FIELD, WatchTimeDataset
+from recbole_denoise.data.watch_time_dataset import POSITIVE_CLIPS_FIELD, WatchTimeDataset
 from recbole_denoise.model.layers import take_rows
 
-VISUAL_FEATURES = ("enhanced", "original", "none")
+VISUAL_FEATURES = ("auto", "enhanced", "original", "none")
 
 
 class FRAME(GeneralRecommender):
@@ -38,8 +38,10 @@ class FRAME(GeneralRecommender):
     normalisation :math:`\tilde R` (eq. 5-6). Then
 
     - clip embeddings :math:`H_c^{(0)}`: enhanced visual features :math:`W_t f_c`
-      (Section 3.1.2), the original features :math:`f_c`, or learnable embeddings
-      (``visual_features: none``, and whenever the dataset has no clip features);
+      (Section 3.1.2, ``visual_features: enhanced``), the original features
+      :math:`f_c` (``original``, Table 5; then ``d`` is the feature size), or learnable
+      embeddings (``none``); ``auto`` is ``enhanced`` on a dataset with clip features
+      and ``none`` (with a WARNING) on one without, such as KuaiRand;
     - users: :math:`H_u^p = \sigma(\tilde R^p H_c^{(0)} W_p^{(1)})`, likewise
       :math:`H_u^n` (eq. 7); clips: :math:`H_c^{p(1)} = \sigma((\tilde R^p)^T H_u^p
       W_p^{(2)})`, likewise :math:`H_c^{n(1)}` (eq. 8), averaged (eq. 9);
@@ -48,8 +50,14 @@ class FRAME(GeneralRecommender):
       (eq. 11-12), video score the mean over its clips (eq. 13), a logit;
     - loss :math:`\alpha L_1 + \beta L_2` (eq. 16): :math:`L_1` the clip BCE with
       positive weights :math:`\epsilon_i = i / N_c` (eq. 14), :math:`L_2` the BPR of
-      the watched clips (embeddings mean-pooled) over the skipped clip (eq. 15). The
-      :math:`\lambda \|\Theta\|` term is the optimiser's ``weight_decay``.
+      the watched clips (embeddings mean-pooled) over the skipped clip (eq. 15). Eq. 14
+      and 15 are sums over the same views, so both are divided by the batch's number of
+      views and :math:`\alpha : \beta` keeps the paper's meaning (see
+      :meth:`pointwise_loss`). The :math:`\lambda \|\Theta\|` term is the
+      optimiser's ``weight_decay``.
+
+    Clip labels come from the dataset's ``positive_clips`` field
+    (:func:`watch_time.clip_labels_of`), the same numbers its graphs are built from.
 
     ``negative_clips: false`` is the paper's "w/o negative clips" ablation (Table 6):
     no propagation over :math:`\tilde R^n`, no negative tower, no :math:`L_2`.
@@ -65,22 +73,14 @@ class FRAME(GeneralRecommender):
         self.n_clips = dataset.n_clips  # N_c
         self.embedding_size = config["embedding_size"]  # d (paper: 128)
         self.mlp_hidden_size = config["mlp_hidden_size"]  # hidden width of MLP^p / MLP^n
-        self.visual_features = config["visual_features"]  # enhanced | original | none
+        self.visual_features = config["visual_features"]  # auto | enhanced | original | none
         self.negative_clips = config["negative_clips"]  # False: the w/o-negative-clips ablation
         self.positive_weight, self.negative_weight = config["tower_weights"]  # a_p, a_n (eq. 12)
         self.pointwise_weight, self.pairwise_weight = config["loss_weights"]  # alpha, beta (eq. 16)
         self.clip_weight_scheme = config["clip_weight_scheme"]  # position (eq. 14) | view (authors' code)
-        if self.visual_features not in VISUAL_FEATURES:
-            raise ValueError(f"FRAME: visual_features must be one of {VISUAL_FEATURES}, "
-                             f"got {self.visual_features!r}")
         features = dataset.clip_features
-        if features is None and self.visual_features != "none":
-            self.logger.info("FRAME: the dataset has no clip_features; learning clip embeddings instead")
-            self.visual_features = "none"
-        if self.visual_features == "original" and features.shape[-1] != self.embedding_size:
-            self.logger.info(f"FRAME: visual_features original keeps the feature size "
-                             f"{features.shape[-1]} as d (embedding_size {self.embedding_size} ignored)")
-            self.embedding_size = features.shape[-1]
+        self.visual_features = self._resolved_visual_features(features)
+        self._check_embedding_size(features)
         d = self.embedding_size
 
         # user-clip graphs of the training split (eq. 4-6), sparse
@@ -117,6 +117,32 @@ class FRAME(GeneralRecommender):
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.xavier_normal_(module.weight)
         self.restore = None  # (H_u^p, H_u^n, H_c^(1)) cached for evaluation
+
+    def _resolved_visual_features(self, features):
+        """``visual_features`` as the model will honour it: ``auto`` becomes ``enhanced``
+        with clip features and ``none`` (WARNING) without; ``enhanced`` / ``original``
+        without clip features are an error, as is an unknown value."""
+        setting = self.visual_features
+        if setting not in VISUAL_FEATURES:
+            raise ValueError(f"FRAME: visual_features must be one of {VISUAL_FEATURES}, got {setting!r}")
+        if features is not None:
+            return "enhanced" if setting == "auto" else setting
+        if setting in ("enhanced", "original"):
+            raise ValueError(f"FRAME: visual_features {setting!r} needs clip features, but the dataset has no "
+                             f"clip_features; expected visual_features 'auto' or 'none' (learned clip "
+                             f"embeddings), or a dataset with clip_features")
+        if setting == "auto":
+            self.logger.warning("FRAME: visual_features 'auto' on a dataset without clip_features: learning clip "
+                                "embeddings (visual_features 'none', the paper's model without visual features)")
+        return "none"
+
+    def _check_embedding_size(self, features):
+        """``original`` uses :math:`f_c` itself as :math:`H_c^{(0)}`, so ``d`` is the feature
+        size; a different ``embedding_size`` cannot be honoured."""
+        if self.visual_features == "original" and features.shape[-1] != self.embedding_size:
+            raise ValueError(f"FRAME: visual_features 'original' uses the clip features as they are, of size "
+                             f"{features.shape[-1]}, but embedding_size is {self.embedding_size}; expected "
+                             f"embedding_size {features.shape[-1]} (or visual_features 'enhanced')")
 
     def _propagated_features(self, graph, norm):
         """:math:`\\tilde R F` of the fixed clip features (``None`` for learned clips)."""
@@ -204,35 +230,46 @@ class FRAME(GeneralRecommender):
 
     # ------------------------------------------------------------------ loss
 
-    def pointwise_loss(self, scores, ratio):
+    def pointwise_loss(self, scores, counts):
         """Eq. (14): BCE of the watched clips (weight ``eps_i``) and of the skipped clip
-        (weight 1); unseen clips after the skip carry no label. Averaged over labelled
-        terms, so the scale does not grow with ``N_c``."""
-        labels = watch_time.clip_labels(ratio, self.n_clips)
-        weights = watch_time.clip_loss_weights(ratio, self.n_clips, self.clip_weight_scheme)
+        (weight 1); unseen clips after the skip carry no label. ``counts``: the views'
+        ``positive_clips``.
+
+        Eq. (14) and (15) are both sums over views: (14) over each view's labelled clips
+        (up to ``N_c`` terms), (15) over its one pair. Eq. (16) weighs these sums, so
+        both are divided by the same number, the batch's views: L1 is the sum over a
+        view's clip terms, averaged over views, and :meth:`pairwise_loss` averages over
+        all views too (a view without a pair adds 0). Averaging L1 over clip terms
+        instead, as before, shrank it by the number of labelled clips per view (about
+        3 for ``N_c = 4``) against L2, so ``loss_weights: [1, 1]`` was not the paper's
+        1 : 1. L1 now grows with ``N_c``, as eq. (14) does."""
+        labels = watch_time.clip_labels_of(counts, self.n_clips)
+        weights = watch_time.clip_loss_weights(counts, self.n_clips, self.clip_weight_scheme)
         targets = (labels == watch_time.POSITIVE_CLIP).float()
         terms = F.binary_cross_entropy_with_logits(scores, targets, weight=weights, reduction="sum")
-        return terms / (labels != watch_time.UNLABELED_CLIP).sum().clamp(min=1)
+        return terms / len(scores)
 
-    def pairwise_loss(self, user_p, user_n, clip_h, scores, ratio):
+    def pairwise_loss(self, user_p, user_n, clip_h, scores, counts):
         """Eq. (15): per skipped view with at least one watched clip, BPR of the
-        mean-pooled watched clips over the clip of the skip; ``None`` if no such view."""
-        watched = watch_time.watched_clip_count(ratio, self.n_clips)
-        skipped = watch_time.skip_clip_index(ratio, self.n_clips)
-        pair = (skipped >= 0) & (watched > 0)
+        mean-pooled watched clips over the clip of the skip; summed and divided by the
+        batch's number of views (all of them, see :meth:`pointwise_loss`), 0 when no
+        view has a pair."""
+        counts = counts.long()
+        skipped = watch_time.skip_clip_of(counts, self.n_clips)
+        pair = (skipped >= 0) & (counts > 0)
         if not pair.any():
-            return None
-        mask = (torch.arange(self.n_clips, device=ratio.device) < watched[pair, None]).float()
-        watched_h = (clip_h[pair] * mask.unsqueeze(-1)).sum(1) / watched[pair, None]
+            return scores.new_zeros(())
+        mask = (torch.arange(self.n_clips, device=counts.device) < counts[pair, None]).float()
+        watched_h = (clip_h[pair] * mask.unsqueeze(-1)).sum(1) / counts[pair, None]
         positive = self.clip_score(user_p[pair], None if user_n is None else user_n[pair], watched_h)
         negative = scores[pair].gather(1, skipped[pair, None]).squeeze(1)
-        return -F.logsigmoid(positive - negative).mean()
+        return -F.logsigmoid(positive - negative).sum() / len(scores)
 
     def calculate_loss(self, interaction):
         self.restore = None
         users = interaction[self.USER_ID]
         items = interaction[self.ITEM_ID]
-        ratio = interaction[RATIO_FIELD].float()
+        counts = interaction[POSITIVE_CLIPS_FIELD].long()
         user_p, user_n = self.user_interests()
         nodes = self.clip_nodes(items)
         batch_clips, position = torch.unique(nodes, return_inverse=True)
@@ -241,11 +278,9 @@ class FRAME(GeneralRecommender):
         row_p = take_rows(user_p, users)
         row_n = None if user_n is None else take_rows(user_n, users)
         scores = self.clip_score(row_p.unsqueeze(1), None if row_n is None else row_n.unsqueeze(1), clip_h)
-        loss = self.pointwise_weight * self.pointwise_loss(scores, ratio)
+        loss = self.pointwise_weight * self.pointwise_loss(scores, counts)
         if self.negative_clips:
-            pairwise = self.pairwise_loss(row_p, row_n, clip_h, scores, ratio)
-            if pairwise is not None:
-                loss = loss + self.pairwise_weight * pairwise
+            loss = loss + self.pairwise_weight * self.pairwise_loss(row_p, row_n, clip_h, scores, counts)
         return loss
 
     # ------------------------------------------------------------------ prediction
