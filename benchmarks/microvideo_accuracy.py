@@ -9,8 +9,9 @@ are strong under this protocol (REFERENCE.md): a model that does not beat them h
 learned nothing useful.
 
 ``--only`` / ``--skip`` pick variants by label: ``FRAME N_c=8`` needs clip features cut in 8 (or
-none: ``--set clip_features=None``), and the ``visual_features`` rows only differ from
-``FRAME`` on data with clip features.
+none: ``--set clip_features=None``), and the ``visual_features`` rows need data with clip
+features (``original`` is an error without them, ``none`` is then what ``FRAME`` runs);
+``original`` uses the features' own size as ``d`` (32 on microvideo-sim).
 """
 
 import argparse
@@ -38,7 +39,7 @@ VARIANTS = [
     ("FRAME N_c=1", "FRAME", {"n_clips": 1}),
     ("FRAME N_c=8", "FRAME", {"n_clips": 8}),
     ("FRAME negative_clips=False", "FRAME", {"negative_clips": False}),
-    ("FRAME visual_features=original", "FRAME", {"visual_features": "original"}),
+    ("FRAME visual_features=original", "FRAME", {"visual_features": "original", "embedding_size": 32}),
     ("FRAME visual_features=none", "FRAME", {"visual_features": "none"}),
 ]
 
