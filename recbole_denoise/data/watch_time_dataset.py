@@ -202,7 +202,9 @@ class WatchTimeDataset(MultimodalDataset):
 
     def _median_duration_per_video(self):
         items = self._column(self.iid_field).astype(np.int64)
-        durations = self._column(DURATION_FIELD).astype(np.float64)
+        # at RecBole's float-field precision (float32 after the split), so that a video's
+        # duration and the bucket boundaries computed from the split's rows compare exactly
+        durations = self._column(DURATION_FIELD).astype(np.float32).astype(np.float64)
         per_video = pd.Series(durations).groupby(items).median()
         table = np.full(self.item_num, np.nan)
         table[per_video.index.to_numpy()] = per_video.to_numpy()
