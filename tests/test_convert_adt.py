@@ -107,7 +107,7 @@ def test_adressa_style_tuple_test_file_and_repeated_pairs(tmp_path):
 
 def test_raw_may_be_one_of_the_three_files(tmp_path):
     summary = adt_layout.convert(FIXTURES / "adressa" / "adressa.valid.rating", tmp_path / "adr", quiet=True)
-    assert summary.options == {"prefix": "adressa"}
+    assert summary.options == {"prefix": "adressa", "clean_threshold": None}
     assert (tmp_path / "adr" / "adr.train.inter").is_file()
 
 
@@ -221,3 +221,81 @@ def test_cli_reports_a_malformed_file(tmp_path):
     assert result.returncode == 1
     assert "yelp.valid.rating, line 4, field 'flag'" in result.stderr
     assert not (tmp_path / "yelp").exists()
+
+
+# --------------------------------------------------------------------------- rated files (--clean-threshold)
+
+
+def test_rated_files_convert_with_the_papers_threshold(tmp_path):
+    out = tmp_path / "data" / "rated"
+    summary = adt_layout.convert(FIXTURES / "rated", out, clean_threshold=3, quiet=True)
+    assert summary.options == {"prefix": "ml", "clean_threshold": 3}
+    assert (summary.rows_read, summary.rows_kept) == (21, 21)
+    assert summary.stats["noise rule"] == "clean = rating >= 3; test file ml.test.rating"
+    flags = {split: read_atomic(out / f"rated.{split}.inter")["clean:float"].tolist()
+             for split in ("train", "valid", "test")}
+    # ratings 5 2 4.5 3 1 4 2.5 5 3 4 2 5 | 4 1 3 2 | 5 2 4 1 3.5: below 3 is a false positive
+    assert flags == {"train": ["1", "0", "1", "1", "0", "1", "0", "1", "1", "1", "0", "1"],
+                     "valid": ["1", "0", "1", "0"],
+                     "test": ["1", "0", "1", "0", "1"]}
+    assert list(read_atomic(out / "rated.train.inter").columns) == ["user_id:token", "item_id:token", "clean:float"]
+
+    # the package's loader: train and valid keep false positives, the test is clean only (ADT protocol)
+    from recbole_denoise.config import Config
+    from recbole_denoise.utils import create_dataset, data_preparation
+
+    config = Config(model="BPR", dataset="rated", config_dict={"data_path": str(out.parent), "state": "ERROR"})
+    assert config["valid_metric"] == "Recall@50"
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    assert (len(train.dataset), len(valid.dataset)) == (12, 4)
+    test_pairs = {(test.dataset.id2token("user_id", u), test.dataset.id2token("item_id", i))
+                  for u, i in zip(test.dataset.inter_feat["user_id"].numpy(), test.dataset.inter_feat["item_id"].numpy())}
+    assert test_pairs == {("0", "4"), ("2", "3"), ("3", "3")}
+
+
+def test_rated_files_with_the_authors_test_pairs(tmp_path):
+    raw = copy_fixture(tmp_path, "rated")
+    (raw / "ml.test.rating").unlink()
+    (raw / "ml.test.negative").write_text("(0, 4)\t1\t2\n(2, 3)\t0\n")
+    summary = adt_layout.convert(raw, tmp_path / "ml", clean_threshold=4, quiet=True)
+    assert summary.stats["noise rule"] == "clean = rating >= 4; test file ml.test.negative"
+    assert summary.stats["train false positives"] == 6  # 2 3 1 2.5 3 2 are below 4
+    assert read_atomic(tmp_path / "ml" / "ml.test.inter").values.tolist() == [["0", "4", "1"], ["2", "3", "1"]]
+
+
+def test_rated_test_file_is_required_in_some_form(tmp_path):
+    raw = copy_fixture(tmp_path, "rated")
+    (raw / "ml.test.rating").unlink()
+    with pytest.raises(ConversionError, match=r"ml\.test\.negative: required file missing; expected "
+                                              r"ml\.test\.rating or ml\.test\.negative"):
+        adt_layout.convert(raw, tmp_path / "ml", clean_threshold=3, quiet=True)
+
+
+def test_without_the_threshold_a_rating_is_a_bad_flag(tmp_path):
+    raw = copy_fixture(tmp_path, "rated")
+    (raw / "ml.test.negative").write_text("0\t4\n")
+    with pytest.raises(ConversionError, match=r"ml\.train\.rating, line 1, field 'flag'.*--clean-threshold"):
+        adt_layout.convert(raw, tmp_path / "ml", quiet=True)
+
+
+@pytest.mark.parametrize("file_name, line, text", [
+    ("ml.train.rating", 4, "1\t0\tgood"),
+    ("ml.valid.rating", 2, "1\t4\t"),
+    ("ml.test.rating", 5, "3\t3\tnan"),
+])
+def test_non_numeric_rating_names_file_line_and_field(tmp_path, file_name, line, text):
+    raw = copy_fixture(tmp_path, "rated")
+    replace_line(raw / file_name, line, text)
+    with pytest.raises(ConversionError) as caught:
+        adt_layout.convert(raw, tmp_path / "data" / "ml", clean_threshold=3, quiet=True)
+    assert f"{file_name}, line {line}, field 'rating'" in str(caught.value)
+    assert "expected a number" in str(caught.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_clean_threshold(tmp_path):
+    result = run_cli("adt", "--raw", FIXTURES / "rated", "--out", tmp_path / "ml", "--clean-threshold", "3")
+    assert result.returncode == 0, result.stderr
+    assert "noise rule:" in result.stdout and "clean = rating >= 3" in result.stdout
+    assert (tmp_path / "ml" / "ml.test.inter").is_file()

@@ -14,20 +14,29 @@ Raw layout read (no header in any file, tab-separated, integer ids):
   followed by tab-separated sampled negatives, which are ignored. The tuple is parsed
   with a regular expression, never evaluated.
 
+Rated files (``--clean-threshold T``, Python ``clean_threshold=T``): the third column of
+the ``.rating`` files is a rating, ``user \\t item \\t rating`` (any number), and the
+flag is derived as the ADT paper does: clean = rating >= T, so ``T = 3`` makes a rating
+below 3 a false positive. The test file is then ``<ds>.test.rating`` when it exists
+(rated like the others; its false positives are kept with ``clean = 0``, and the
+package's ``clean_test`` tests on the clean rows only), else ``<ds>.test.negative`` as
+above. The ratings themselves are not written: only the flag is.
+
 Output: ``<name>.train.inter``, ``<name>.valid.inter``, ``<name>.test.inter`` with
 ``user_id:token item_id:token clean:float`` (every test row is clean), read by RecBole
 through ``benchmark_filename: [train, valid, test]``; the yaml also carries the ADT
 protocol (:func:`.protocols.adt_protocol_for`): full ranking, Recall and NDCG at 50 and
 100 (Yelp, Amazon-book, and any other name) or at 3 and 20 (Adressa).
 
-Noise rule: the authors' flag, copied as is. Nothing is dropped: the files are the
+Noise rule: the authors' flag, copied as is (or the rating rule above). Nothing is dropped: the files are the
 authors' exact splits, so any malformed line (wrong column count, non-integer id, flag
-not 0/1, bad tuple) is an error naming the file, line and field. Blank lines are
+not 0/1, rating not a number, bad tuple) is an error naming the file, line and field. Blank lines are
 skipped. Repeated (user, item) pairs within a split are kept as the authors have them
 and counted in the summary's stats, as are test pairs that also occur in training.
 """
 
 import argparse
+import math
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -45,6 +54,7 @@ from .writer import (
     finish_conversion,
     iter_lines,
     parse_int,
+    parse_number,
     start_conversion,
 )
 
@@ -52,6 +62,7 @@ SOURCE = "adt"
 DESCRIPTION = "ADT authors' layout (<ds>.train.rating, <ds>.valid.rating, <ds>.test.negative)"
 RATING_SPLITS = ("train", "valid")
 TEST_SUFFIX = ".test.negative"
+RATED_TEST_SUFFIX = ".test.rating"  # read with --clean-threshold only
 FILE_SUFFIXES = (".train.rating", ".valid.rating", TEST_SUFFIX)
 
 
@@ -65,10 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the authors' dataset name that prefixes the raw files (yelp, amazon_book, adressa); "
         "default: inferred from the *.train.rating file in --raw, or --name when several are there",
     )
+    parser.add_argument(
+        "--clean-threshold", type=float, metavar="RATING",
+        help="the third column of the .rating files is a rating, not a 0/1 flag: clean when rating >= RATING "
+        "(the ADT paper: 3, a rating below 3 is a false positive); the test file is then <ds>.test.rating "
+        "if present, else <ds>.test.negative",
+    )
 
 
 def run(args: argparse.Namespace) -> ConversionSummary:
-    return convert(args.raw, args.out, name=args.name, prefix=args.prefix,
+    return convert(args.raw, args.out, name=args.name, prefix=args.prefix, clean_threshold=args.clean_threshold,
                    overwrite=args.overwrite, quiet=args.quiet)
 
 
@@ -78,16 +95,30 @@ def convert(
     *,
     name: Optional[str] = None,
     prefix: Optional[str] = None,
+    clean_threshold: Optional[float] = None,
     overwrite: bool = False,
     quiet: bool = False,
 ) -> ConversionSummary:
-    """Convert the authors' three files found at ``raw`` (their folder or one of them)."""
+    """Convert the authors' three files found at ``raw`` (their folder or one of them);
+    with ``clean_threshold`` the ``.rating`` files hold ratings (clean = rating >= it)."""
+    if clean_threshold is not None and not math.isfinite(clean_threshold):
+        raise ConversionError("bad threshold", field="clean_threshold", expected="a finite number",
+                              found=clean_threshold)
     summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite)
-    folder, prefix = locate_files(Path(raw), prefix, summary.dataset)
-    summary.options = {"prefix": prefix}
+    folder, prefix = locate_files(Path(raw), prefix, summary.dataset, rated=clean_threshold is not None)
+    test_path = folder / f"{prefix}{TEST_SUFFIX}"
+    if clean_threshold is not None and (folder / f"{prefix}{RATED_TEST_SUFFIX}").is_file():
+        test_path = folder / f"{prefix}{RATED_TEST_SUFFIX}"
+    summary.options = {"prefix": prefix, "clean_threshold": clean_threshold}
 
-    splits = {split: read_rating_file(folder / f"{prefix}.{split}.rating", summary) for split in RATING_SPLITS}
-    splits["test"] = read_test_file(folder / f"{prefix}{TEST_SUFFIX}", summary)
+    splits = {split: read_rating_file(folder / f"{prefix}.{split}.rating", summary, clean_threshold)
+              for split in RATING_SPLITS}
+    if test_path.name.endswith(RATED_TEST_SUFFIX):
+        splits["test"] = read_rating_file(test_path, summary, clean_threshold)
+    else:
+        splits["test"] = read_test_file(test_path, summary)
+    if clean_threshold is not None:
+        summary.stats["noise rule"] = f"clean = rating >= {clean_threshold:g}; test file {test_path.name}"
     summary.stats.update(split_stats(splits))
 
     protocol = adt_protocol_for(prefix)
@@ -98,11 +129,13 @@ def convert(
     return finish_conversion(summary, tables, dataset_config=protocol, overwrite=overwrite, quiet=quiet)
 
 
-def locate_files(raw: Path, prefix: Optional[str], dataset: str) -> Tuple[Path, str]:
-    """The folder of the three files and their prefix; every file must exist."""
+def locate_files(raw: Path, prefix: Optional[str], dataset: str, *, rated: bool = False) -> Tuple[Path, str]:
+    """The folder of the three files and their prefix; every file must exist (with
+    ``rated``, ``<ds>.test.rating`` may stand in for ``<ds>.test.negative``)."""
     if raw.is_file():
         folder = raw.parent
-        inferred = [raw.name[: -len(s)] for s in FILE_SUFFIXES if raw.name.endswith(s)]
+        suffixes = FILE_SUFFIXES + ((RATED_TEST_SUFFIX,) if rated else ())
+        inferred = [raw.name[: -len(s)] for s in suffixes if raw.name.endswith(s)]
         if not inferred:
             raise ConversionError("not a file of the authors' layout", file=raw,
                                   expected=f"a name ending in one of {FILE_SUFFIXES}", found=raw.name)
@@ -122,13 +155,21 @@ def locate_files(raw: Path, prefix: Optional[str], dataset: str) -> Tuple[Path, 
                 )
     for suffix in FILE_SUFFIXES:
         path = folder / f"{prefix}{suffix}"
+        if suffix == TEST_SUFFIX and rated and (folder / f"{prefix}{RATED_TEST_SUFFIX}").is_file():
+            continue
         if not path.is_file():
-            raise ConversionError("required file missing", file=path, expected=f"the authors' {prefix}{suffix}")
+            expected = f"the authors' {prefix}{suffix}"
+            if suffix == TEST_SUFFIX and rated:
+                expected = f"{prefix}{RATED_TEST_SUFFIX} or {prefix}{suffix}"
+            raise ConversionError("required file missing", file=path, expected=expected)
     return folder, prefix
 
 
-def read_rating_file(path: Path, summary: ConversionSummary) -> pd.DataFrame:
-    """``user \\t item \\t flag`` lines as a frame with the clean flag (1 clean, 0 false positive)."""
+def read_rating_file(path: Path, summary: ConversionSummary, clean_threshold: Optional[float] = None) -> pd.DataFrame:
+    """``user \\t item \\t flag`` lines as a frame with the clean flag (1 clean, 0 false
+    positive); with ``clean_threshold``, ``user \\t item \\t rating`` lines, clean when
+    ``rating >= clean_threshold``."""
+    third = "flag" if clean_threshold is None else "rating"
     users: List[str] = []
     items: List[str] = []
     flags: List[float] = []
@@ -136,14 +177,19 @@ def read_rating_file(path: Path, summary: ConversionSummary) -> pd.DataFrame:
         summary.rows_read += 1
         columns = text.split("\t")
         if len(columns) != 3:
-            raise ConversionError("wrong number of columns", file=path, line=number, field="user\\titem\\tflag",
+            raise ConversionError("wrong number of columns", file=path, line=number, field=f"user\\titem\\t{third}",
                                   expected="3 tab-separated columns", found=text)
         users.append(str(parse_int(columns[0], file=path, line=number, field="user")))
         items.append(str(parse_int(columns[1], file=path, line=number, field="item")))
+        if clean_threshold is not None:
+            rating = parse_number(columns[2].strip(), file=path, line=number, field="rating")
+            flags.append(1.0 if rating >= clean_threshold else 0.0)
+            continue
         flag = parse_int(columns[2], file=path, line=number, field="flag")
         if flag not in (0, 1):
             raise ConversionError("bad noise flag", file=path, line=number, field="flag",
-                                  expected="0 (false positive) or 1 (clean)", found=columns[2])
+                                  expected="0 (false positive) or 1 (clean); for a rating column pass --clean-threshold",
+                                  found=columns[2])
         flags.append(float(flag))
     return pd.DataFrame({USER_FIELD: users, ITEM_FIELD: items, CLEAN_FIELD: flags})
 
