@@ -163,3 +163,8 @@ def test_protocol_refuses_full_ranking(tmp_path):
         run_recbole_denoise(model="BPR", dataset="ml-100k", config_dict={
             "state": "ERROR", "show_progress": False, "use_gpu": False, "epochs": 1,
             "checkpoint_dir": str(tmp_path), "own_items_eval": True})
+
+
+def test_no_rows_give_no_ranked_users():
+    result = own_items_metrics([], [], [], [], ["NDCG", "GAUC"], [3], CONFIG)
+    assert result["users_ranked"] == 0 and result["ndcg@3"] == 0.0 and math.isnan(result["gauc"])

@@ -11,6 +11,8 @@ def user_order(users, scores, tiebreak):
 def run_starts(*sorted_columns):
     """Start of every run of equal values over the (already sorted) columns, and its end."""
     n = len(sorted_columns[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     change = np.zeros(n, dtype=bool)
     change[:1] = True
     for column in sorted_columns:

@@ -214,7 +214,8 @@ class SafeCheckpointMixin:
                 raise ValueError(f"own_items_metrics: {duration_metrics[0]} needs the training split's duration "
                                  f"statistics, taken when fit(train_data) runs; call fit first or set "
                                  f"trainer.own_items_train_split = train_data._dataset")
-            n_buckets = self.config["own_items_duration_buckets"] or DEFAULT_BUCKETS
+            n_buckets = self.config["own_items_duration_buckets"]
+            n_buckets = DEFAULT_BUCKETS if n_buckets is None else n_buckets
             watch = WatchRows(rows["play_time"], rows["duration"],
                               training_buckets(split, n_buckets, duration_metrics[0]))
         result = own_items_metrics(rows["users"], rows["items"], rows["scores"], rows["labels"], metrics,
