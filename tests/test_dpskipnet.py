@@ -199,15 +199,31 @@ def test_training_lowers_the_loss_on_the_same_triples(tmp_path):
 def test_duration_bucket_boundaries_come_from_the_training_views_only(dpskipnet):
     _, (train, _, test), _ = dpskipnet
     train_durations = train.dataset.inter_feat["duration"].numpy()
-    want = np.quantile(train_durations, [0.2, 0.4, 0.6, 0.8])
-    assert np.allclose(train.dataset.duration_bucket_boundaries(5).numpy(), want)
+    want = _boundaries(train_durations)
+    assert np.array_equal(train.dataset.duration_bucket_boundaries(5).numpy(), want)
     all_durations = np.concatenate([train_durations, test.dataset.inter_feat["duration"].numpy()])
-    assert not np.allclose(np.quantile(all_durations, [0.2, 0.4, 0.6, 0.8]), want)  # the choice matters
+    assert not np.array_equal(_boundaries(all_durations), want)  # the choice matters
+
+
+def _boundaries(durations):
+    """The 20/40/60/80% quantiles, each the largest view duration with at most that
+    share of views below it (the observed value; no ties on this data)."""
+    ordered = np.sort(durations).astype(np.float64)
+    return np.array([ordered[int(np.floor(q * (len(ordered) - 1)))] for q in (0.2, 0.4, 0.6, 0.8)])
+
+
+def test_tied_durations_merge_buckets_rather_than_leave_one_empty(dpskipnet):
+    dataset = dpskipnet[1][0].dataset
+    tied = dataset.copy(dataset.inter_feat[:10])
+    tied.inter_feat["duration"] = torch.tensor([5.0] * 5 + [9.0, 12.0, 30.0, 40.0, 50.0])
+    # quartiles of the 10 views (sorted positions 2, 4, 6): 5, 5, 12; the two at the minimum
+    # would leave buckets empty, so 4 buckets asked give 2: {5, 9} and {12, ..., 50}
+    assert tied.duration_bucket_boundaries(4).tolist() == [12.0]
 
 
 def test_duration_buckets_of_every_video_including_those_absent_from_training(dpskipnet):
     _, (train, _, test), _ = dpskipnet
-    boundaries = np.quantile(train.dataset.inter_feat["duration"].numpy(), [0.2, 0.4, 0.6, 0.8])
+    boundaries = _boundaries(train.dataset.inter_feat["duration"].numpy())
     buckets = train.dataset.duration_buckets(5)
     assert buckets.shape == (train.dataset.item_num,) and buckets[0] == 0  # padding item
     absent = set(test.dataset.inter_feat["item_id"].tolist()) - {i for _, i in _training_pairs(train.dataset)}

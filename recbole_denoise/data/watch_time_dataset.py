@@ -219,21 +219,26 @@ class WatchTimeDataset(MultimodalDataset):
         return (recorded if recorded is not None else self._median_duration_per_video()).clone()
 
     def duration_bucket_boundaries(self, n_buckets):
-        """The ``n_buckets - 1`` equal-frequency boundaries (quantiles ``k / n_buckets``)
-        of the durations of this object's own rows, one per view, as D2Q (KDD 2022)
-        buckets durations; on ``train_data.dataset`` the training views only."""
-        if isinstance(n_buckets, bool) or not isinstance(n_buckets, int) or n_buckets < 1:
+        """Equal-frequency boundaries of the durations of this object's own rows, one per
+        view (on ``train_data.dataset``: the training views only), as D2Q (KDD 2022)
+        buckets durations: the quantiles ``k / n_buckets``, ``k = 1..n_buckets-1``, taken
+        as observed durations (numpy's ``lower``), above the shortest and distinct, so no
+        bucket is empty and ties give fewer than ``n_buckets`` buckets. The same rule as
+        the duration metrics' ``DurationBuckets`` (``evaluator/duration.py``)."""
+        if isinstance(n_buckets, bool) or not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
             raise ValueError(f"duration_buckets: expected a positive integer number of buckets, got {n_buckets!r}")
         durations = self._column(DURATION_FIELD).astype(np.float64)
         if len(durations) == 0:
             raise ValueError("duration_buckets: this dataset has no rows to compute bucket boundaries from")
-        return torch.from_numpy(np.quantile(durations, np.arange(1, n_buckets) / n_buckets))
+        quantiles = np.quantile(durations, np.arange(1, n_buckets) / n_buckets, method="lower")
+        return torch.from_numpy(np.unique(quantiles[quantiles > durations.min()]))
 
     def duration_buckets(self, n_buckets):
         """LongTensor ``[item_num]``: each video's duration bucket, ``1 + `` the number of
-        :meth:`duration_bucket_boundaries` at or below its duration (``1..n_buckets``),
-        for every video, also those absent from this split; 0 for the padding item
-        and videos without a duration."""
+        :meth:`duration_bucket_boundaries` at or below its duration (at most
+        ``n_buckets``; durations beyond the training range join the first or last
+        bucket), for every video, also those absent from this split; 0 for the padding
+        item and videos without a duration."""
         boundaries = self.duration_bucket_boundaries(n_buckets)
         durations = self.video_durations()
         buckets = torch.searchsorted(boundaries, durations.nan_to_num(0.0), right=True) + 1
