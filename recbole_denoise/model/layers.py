@@ -11,6 +11,7 @@ import warnings
 
 import torch
 import torch_geometric.utils as pyg_utils
+from torch import nn
 
 # torch calls its CSR support "beta" on every construction; we rely on it knowingly
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -77,7 +78,7 @@ class _EdgeDot(torch.autograd.Function):
         return grad_rows, grad_cols, None
 
 
-class BipartiteGraph:
+class BipartiteGraph(nn.Module):
     r"""Distinct edges ``(rows[e], cols[e])`` between ``n_rows`` and ``n_cols`` nodes.
 
     With :math:`A_v` the ``n_rows x n_cols`` matrix holding edge values ``v``:
@@ -90,29 +91,38 @@ class BipartiteGraph:
       the edges of each row node / column node (neighbour attention).
 
     Gradients flow to ``x`` and to ``v``. Edges are sorted by row then column.
+
+    A module whose index tensors are non-persistent buffers: a model that holds the
+    graph as an attribute moves it with ``model.to(device)``, and no checkpoint
+    carries it (the dataset rebuilds it).
     """
 
     def __init__(self, rows, cols, n_rows, n_cols):
+        super().__init__()
         rows, cols = rows.long(), cols.long()
         keys = torch.unique(rows * n_cols + cols)  # sorted and distinct
-        self.rows, self.cols = keys // n_cols, keys % n_cols
         self.n_rows, self.n_cols = int(n_rows), int(n_cols)
-        self._index()
+        self._index(keys // n_cols, keys % n_cols)
 
-    def _index(self):
-        self.row_pointer = _compressed_pointer(self.rows, self.n_rows)
-        self.col_order = torch.argsort(self.cols, stable=True)  # edges grouped by column
-        self.col_pointer = _compressed_pointer(self.cols[self.col_order], self.n_cols)
-        self.rows_by_col = self.rows[self.col_order]
+    def _index(self, rows, cols):
+        col_order = torch.argsort(cols, stable=True)  # edges grouped by column
+        index = {
+            "rows": rows,
+            "cols": cols,
+            "row_pointer": _compressed_pointer(rows, self.n_rows),
+            "col_order": col_order,
+            "col_pointer": _compressed_pointer(cols[col_order], self.n_cols),
+            "rows_by_col": rows[col_order],
+        }
+        for name, tensor in index.items():
+            self.register_buffer(name, tensor, persistent=False)
+
+    def extra_repr(self):
+        return f"n_rows={self.n_rows}, n_cols={self.n_cols}, num_edges={self.num_edges}"
 
     @property
     def num_edges(self):
         return self.rows.numel()
-
-    def to(self, device):
-        for name in ("rows", "cols", "row_pointer", "col_order", "col_pointer", "rows_by_col"):
-            setattr(self, name, getattr(self, name).to(device))
-        return self
 
     def csr(self, values, to_rows=True):
         """The value matrix as torch CSR: ``A_v`` (``to_rows``) or its transpose."""

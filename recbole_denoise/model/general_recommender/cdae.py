@@ -51,9 +51,13 @@ class CDAE(GeneralRecommender):
         hid_activation = config["hid_activation"]
         self.clean_field = config["clean_field"]
 
-        # training interactions of every user, padded: [n_users, max_history]
-        self.history_item_id, _, _ = dataset.history_item_matrix()
-        self.history_clean = self._history_clean_flags(dataset)
+        # training interactions of every user, padded: [n_users, max_history]; data,
+        # not learned: buffers that follow the model's device, kept out of checkpoints
+        history_item_id, _, _ = dataset.history_item_matrix()
+        self.register_buffer("history_item_id", history_item_id.to(self.device), persistent=False)
+        history_clean = self._history_clean_flags(dataset)
+        self.register_buffer("history_clean", None if history_clean is None else history_clean.to(self.device),
+                             persistent=False)
 
         # define layers and loss
         if hid_activation not in _ACTIVATIONS:
@@ -77,17 +81,18 @@ class CDAE(GeneralRecommender):
         _, flags, _ = dataset.history_item_matrix(value_field=self.clean_field)
         return flags
 
-    def _batch_matrix(self, user, values):
-        """Scatter the padded history rows of ``user`` into a dense ``[B, n_items]``."""
-        items = self.history_item_id[user].to(self.device)
-        matrix = torch.zeros(len(user), self.n_items, device=self.device)
-        matrix.scatter_(1, items, values[user].to(self.device).float())
+    def _batch_matrix(self, user, values=None):
+        """Scatter the padded history rows of ``user`` into a dense ``[B, n_items]``:
+        the rows of ``values`` (``[n_users, max_history]``), or ones when ``None``."""
+        items = self.history_item_id[user]
+        cells = torch.ones_like(items, dtype=torch.float) if values is None else values[user].float()
+        matrix = torch.zeros(len(user), self.n_items, device=items.device)
+        matrix.scatter_(1, items, cells)
         matrix[:, 0] = 0.0  # item 0 is RecBole's padding id
         return matrix
 
     def rating_matrix(self, user):
-        ones = torch.ones_like(self.history_item_id, dtype=torch.float)
-        return self._batch_matrix(user, ones)
+        return self._batch_matrix(user)
 
     def forward(self, rating_matrix, user):
         """Logits ``[B, n_items]`` of a batch of users."""
