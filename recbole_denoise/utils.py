@@ -22,6 +22,8 @@ MODEL_SUBMODULES = ("general_recommender", "context_aware_recommender")
 
 # loss_type values that the DenoiseTrainer understands (see recbole_denoise.loss)
 DENOISE_LOSS_TYPES = ("CE", "TCE", "RCE", "BPR", "TBPR", "RBPR")
+# those that only the DenoiseTrainer can honour (CE and BPR are also plain training)
+DENOISING_ONLY_LOSS_TYPES = ("TCE", "RCE", "TBPR", "RBPR")
 
 
 def properties_dir():
@@ -92,7 +94,8 @@ def get_trainer(model_type, model_name, config=None):
     general or context-aware model trained with an ADT ``loss_type`` (CE, TCE, RCE,
     BPR, TBPR, RBPR) that RecBole gives no trainer of its own; otherwise RecBole's
     choice. Every class returned writes checkpoints that load with
-    ``torch.load(weights_only=True)``.
+    ``torch.load(weights_only=True)``. A denoising ``loss_type`` (TCE, RCE, TBPR,
+    RBPR) that the chosen trainer would not apply is an error.
     """
     trainer_module = importlib.import_module("recbole_denoise.trainer")
     own = getattr(trainer_module, model_name + "Trainer", None)
@@ -101,12 +104,18 @@ def get_trainer(model_type, model_name, config=None):
     loss_type = config["loss_type"] if config is not None else None
     recbole_trainer = get_recbole_trainer(model_type, model_name)
     uses_generic_trainer = recbole_trainer.__name__ == "Trainer"
-    if (
-        loss_type in DENOISE_LOSS_TYPES
-        and model_type in (ModelType.GENERAL, ModelType.CONTEXT)
-        and uses_generic_trainer
-    ):
+    denoisable_type = model_type in (ModelType.GENERAL, ModelType.CONTEXT)
+    if loss_type in DENOISE_LOSS_TYPES and denoisable_type and uses_generic_trainer:
         return trainer_module.DenoiseTrainer
+    if loss_type in DENOISING_ONLY_LOSS_TYPES:
+        if not denoisable_type:
+            why = (f"it is a {model_type.name} model, and the DenoiseTrainer trains general "
+                   f"and context-aware models only")
+        else:
+            why = (f"RecBole trains it with its own {recbole_trainer.__name__}, which computes "
+                   f"the loss itself, so the DenoiseTrainer cannot apply the ADT losses")
+        raise ValueError(f"loss_type {loss_type!r} cannot be honoured for model {model_name}: "
+                         f"{why}. Train it without a denoising loss_type (~, CE or BPR)")
     return trainer_module.with_safe_checkpoints(recbole_trainer)
 
 

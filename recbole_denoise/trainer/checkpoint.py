@@ -53,6 +53,22 @@ def cosine_learning_rate(epoch, epochs, start, end):
     return end + (start - end) * (1 + math.cos(math.pi * min(epoch, epochs) / max(epochs, 1))) / 2
 
 
+LR_SCHEDULES = (None, "cosine")
+
+
+def checked_lr_schedule(config):
+    """``lr_schedule`` of ``config`` (``None``: constant), or a ``ValueError`` naming the
+    key, its value and the allowed values; ``lr_min`` must then be a number >= 0."""
+    schedule = config["lr_schedule"] if "lr_schedule" in config else None
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of ~ (constant learning_rate) or cosine, "
+                         f"got {schedule!r}")
+    lr_min = config["lr_min"] if "lr_min" in config else None
+    if schedule == "cosine" and not (lr_min is None or (isinstance(lr_min, (int, float)) and lr_min >= 0)):
+        raise ValueError(f"lr_min must be a number >= 0 (the final rate of lr_schedule: cosine), got {lr_min!r}")
+    return schedule
+
+
 def resume_file_for(saved_model_file):
     root, ext = os.path.splitext(saved_model_file)
     return f"{root}-resume{ext or '.pth'}"
@@ -71,6 +87,10 @@ class SafeCheckpointMixin:
       ``restore_extra_checkpoint_state``.
     """
 
+    def __init__(self, config, model, *args, **kwargs):
+        super().__init__(config, model, *args, **kwargs)
+        self.lr_schedule = checked_lr_schedule(config)
+
     def extra_checkpoint_state(self):
         return {}
 
@@ -81,11 +101,8 @@ class SafeCheckpointMixin:
     def set_epoch_learning_rate(self, epoch_idx):
         """``lr_schedule: cosine``: :func:`cosine_learning_rate` of the epoch. A function
         of the epoch alone, so a resumed training continues the same schedule."""
-        schedule = self.config["lr_schedule"] if "lr_schedule" in self.config else None
-        if schedule is None:
+        if self.lr_schedule is None:
             return
-        if schedule != "cosine":
-            raise ValueError(f"lr_schedule must be ~ (constant) or cosine, got {schedule!r}")
         rate = cosine_learning_rate(epoch_idx, self.epochs, self.learning_rate, self.config["lr_min"] or 0.0)
         for group in self.optimizer.param_groups:
             group["lr"] = rate
