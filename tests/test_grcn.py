@@ -12,6 +12,7 @@ from recbole_denoise.data.dataset import MultimodalDataset
 from recbole_denoise.model.general_recommender.grcn import GRCN
 from recbole_denoise.model.layers import BipartiteGraph, take_rows
 from recbole_denoise.quick_start import run_recbole_denoise
+from recbole_denoise.trainer.checkpoint import resume_file_for
 from recbole_denoise.utils import create_dataset, data_preparation, get_trainer
 
 
@@ -177,3 +178,35 @@ def test_grcn_and_variants_learn_the_planted_groups(multimodal_dataset, tmp_path
          "show_progress": False, "use_gpu": False, "checkpoint_dir": str(tmp_path / "saved")}, **variant))
     # 20 in-group items, ~1 test item per user: random ranking gives Recall@10 ~ 0.25
     assert result["test_result"]["recall@10"] > 0.6
+
+
+def test_checkpoints_hold_parameters_only_and_reload_to_the_same_scores(multimodal_dataset, tmp_path):
+    config, model, (train, valid, test) = _model(multimodal_dataset, epochs=1, learning_rate=0.01,
+                                                 checkpoint_dir=str(tmp_path / "saved"))
+    trainer = get_trainer(config["MODEL_TYPE"], "GRCN", config)(config, model)
+    trainer.fit(train, valid, saved=True)
+    parameters = {name for name, _ in model.named_parameters()}
+    for path in (trainer.saved_model_file, resume_file_for(trainer.saved_model_file)):
+        state = torch.load(path, weights_only=True)["state_dict"]
+        assert set(state) == parameters  # no item features, no graph: the dataset rebuilds them
+    trained = trainer.evaluate(test, load_best_model=True)
+    user_all, item_all = model.forward()
+
+    init_seed(config["seed"] + 1, True)  # other initial weights than the trained model had
+    fresh = GRCN(config, train._dataset)
+    assert not torch.allclose(fresh.forward()[0], user_all)
+    fresh_trainer = get_trainer(config["MODEL_TYPE"], "GRCN", config)(config, fresh)
+    assert fresh_trainer.evaluate(test, load_best_model=True, model_file=trainer.saved_model_file) == trained
+    fresh.restore_user_e = fresh.restore_item_e = None  # not the cache: the weights give the scores
+    assert torch.allclose(fresh.forward()[0], user_all) and torch.allclose(fresh.forward()[1], item_all)
+
+    fresh_trainer.resume_checkpoint(resume_file_for(trainer.saved_model_file))  # strict load
+    assert fresh_trainer.start_epoch == 1
+
+
+def test_checkpoint_written_with_item_features_still_loads(multimodal_dataset, caplog):
+    _, model, _ = _model(multimodal_dataset)
+    old_state = dict(model.state_dict(), features_visual=torch.zeros(1))  # before features left it
+    model.load_state_dict(old_state)
+    assert "checkpoint carries item features ['features_visual']" in caplog.text
+    assert model.features_visual.shape[0] == model.n_items  # the dataset's features stay

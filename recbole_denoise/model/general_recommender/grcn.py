@@ -14,6 +14,8 @@ numbers refer to the paper: 2.2.1 graph refining layer (prototypical network wit
 neighbour routing, pruning), 2.2.2 graph convolutional layer, 2.2.3 prediction layer.
 """
 
+from logging import getLogger
+
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
@@ -74,7 +76,8 @@ class GRCN(GeneralRecommender):
         self.preferences = nn.ParameterDict()
         self.distillers = nn.ModuleDict()
         self.word_embeddings = nn.ModuleDict()
-        self._feature_buffers(dataset)
+        self._modality_inputs(dataset)
+        self._register_load_state_dict_pre_hook(_drop_saved_features)
         n_modalities = len(self.modalities)
         # base vectors rho of users and items (node order: users, then items)
         self.confidence = nn.Parameter(torch.empty(self.n_users + self.n_items, max(n_modalities, 1)))
@@ -107,13 +110,15 @@ class GRCN(GeneralRecommender):
             raise ValueError("GRCN needs at least one item modality (item_modalities in the dataset yaml)")
         return list(chosen)
 
-    def _feature_buffers(self, dataset):
-        """Per modality: a preference table, and a distiller (dense) or word table."""
+    def _modality_inputs(self, dataset):
+        """Per modality: a preference table, and a distiller (dense) or word table.
+        The item features (``features_<name>``) and item-word graphs are data, not
+        learned: buffers kept out of the state dict, so no checkpoint carries them."""
         for name in self.modalities:
             self.preferences[name] = nn.Parameter(torch.empty(self.n_users, self.content_size))
             if name in dataset.item_features:
                 features = dataset.item_features[name]
-                self.register_buffer(f"features_{name}", features.to(self.device))
+                self.register_buffer(f"features_{name}", features.to(self.device), persistent=False)
                 self.distillers[name] = nn.Linear(features.shape[1], self.content_size)
             else:
                 item_word_pairs, n_words = dataset.item_words[name]
@@ -233,3 +238,15 @@ class GRCN(GeneralRecommender):
         _, item_to_user, user_to_item = self.refine_graph()
         return {"user": self.graph.rows.cpu(), "item": self.graph.cols.cpu(),
                 "item_to_user": item_to_user.cpu(), "user_to_item": user_to_item.cpu()}
+
+
+def _drop_saved_features(state_dict, prefix, *args):
+    """Checkpoints written before the features left the state dict still carry them:
+    drop them (the dataset provides the same features), so those files still load
+    with ``strict=True``."""
+    saved = [key for key in state_dict if key.startswith(prefix + "features_")]
+    if saved:
+        getLogger().warning(f"GRCN: checkpoint carries item features {saved}; ignored, "
+                            f"the model uses the dataset's")
+    for key in saved:
+        del state_dict[key]
