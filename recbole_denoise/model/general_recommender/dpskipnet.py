@@ -19,7 +19,7 @@ the paper. Like the code (``models/DPSkipNet.py``, ``DPSkipNet_Dataset``), the
 
 ``duration_aware`` is not in the paper: an option against the duration bias of the
 own-items protocol (a short video is far easier to watch to the end; see DVR, Zheng
-et al. SIGIR 2022, and D2Q, KDD 2022, for duration buckets).
+et al. 2022, and D2Q, KDD 2022, for duration buckets).
 """
 
 import torch
