@@ -6,10 +6,12 @@ default). Instead of switching that safety off for the user's process, the train
 of this package save the config as plain values, and load with ``weights_only=True``.
 """
 
+import contextlib
 import enum
 import inspect
 import math
 import os
+import tempfile
 
 import numpy as np
 import torch
@@ -67,6 +69,24 @@ def checked_lr_schedule(config):
     if schedule == "cosine" and not (lr_min is None or (isinstance(lr_min, (int, float)) and lr_min >= 0)):
         raise ValueError(f"lr_min must be a number >= 0 (the final rate of lr_schedule: cosine), got {lr_min!r}")
     return schedule
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save(obj, path)`` through a temporary file in the same folder, renamed over
+    ``path`` once complete: an interrupt (Ctrl-C, SIGTERM) or a full disk mid-write leaves
+    the previous file whole and no temporary file behind."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                         dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def resume_file_for(saved_model_file):
@@ -128,7 +148,7 @@ class SafeCheckpointMixin:
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        torch.save(self._checkpoint_state(epoch), saved_model_file)
+        atomic_torch_save(self._checkpoint_state(epoch), saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
@@ -136,7 +156,7 @@ class SafeCheckpointMixin:
         """Everything needed to continue training after ``epoch``."""
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
-        torch.save(self._checkpoint_state(epoch), resume_file_for(self.saved_model_file))
+        atomic_torch_save(self._checkpoint_state(epoch), resume_file_for(self.saved_model_file))
 
     def _load(self, path):
         return load_checkpoint(
