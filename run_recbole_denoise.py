@@ -2,12 +2,14 @@
 
     python run_recbole_denoise.py --model=GMF --dataset=ml-100k --loss_type=TCE
 
-Any other ``--key=value`` overrides a config parameter, as with RecBole.
+Any other ``--key=value`` overrides a config parameter, as with RecBole. Ctrl-C or
+SIGTERM stops the run and prints the command that resumes it (``--resume_file=...``).
 """
 
 import argparse
 
 from recbole_denoise.quick_start import run_recbole_denoise
+from recbole_denoise.runtime import run_entry_point
 from recbole_denoise.utils import default_dataset
 
 
@@ -21,8 +23,12 @@ def parse_args():
     return args
 
 
-if __name__ == "__main__":
+def main():
     args = parse_args()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     dataset = args.dataset or default_dataset(args.model)
     run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list)
+
+
+if __name__ == "__main__":
+    run_entry_point(main)

@@ -15,7 +15,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, mean_std, parse_overrides, run_variants, set_threads, write_section,
+    command_line, markdown_table, mean_std, parse_benchmark_args, parse_overrides, run_benchmark,
+    run_variants, set_threads, write_section,
 )
 
 
@@ -33,7 +34,7 @@ def parse_args():
     parser.add_argument("--section", default=None, help="docs/benchmarks.md section name")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (use 1 per process when benchmarks share the CPU)")
-    return parser.parse_args()
+    return parse_benchmark_args(parser)
 
 
 def drop_columns(items):
@@ -73,4 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

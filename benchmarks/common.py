@@ -1,4 +1,9 @@
-"""Helpers shared by the benchmark scripts: seeds, summaries, markdown sections."""
+"""Helpers shared by the benchmark scripts: the command line, seeds, summaries, markdown
+sections.
+
+A script's ``main`` parses its arguments with :func:`parse_benchmark_args` (which keeps
+them away from RecBole's ``Config``) and runs under :func:`run_benchmark` (warning
+filters, SIGTERM handled like Ctrl-C)."""
 
 import os
 import re
@@ -25,9 +30,34 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# this process's command line as it was before parse_benchmark_args hid it from RecBole
+_ARGV = []
+
+
+def parse_benchmark_args(parser):
+    """``parser.parse_args()``, then leave only the program name in ``sys.argv``: RecBole's
+    ``Config`` reads ``sys.argv`` itself, took ``--key=value`` arguments of the script as
+    config overrides and warned about all others ("command line args [...] will not be
+    used in RecBole"). The benchmark's config is what it passes to ``Config``."""
+    args = parser.parse_args()
+    _ARGV[:] = sys.argv
+    sys.argv[1:] = []
+    return args
+
+
+def run_benchmark(main):
+    """Run a benchmark's ``main()`` as ``run_recbole_denoise.py`` runs: known-harmless
+    warnings of the pinned RecBole filtered, SIGTERM stops it like Ctrl-C (exit status
+    143 / 130, the last resume point intact)."""
+    from recbole_denoise.runtime import run_entry_point
+
+    run_entry_point(main)
+
+
 def command_line():
     """This process's command, quoted so that it can be pasted back into a shell."""
-    return "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    argv = _ARGV or sys.argv
+    return "python " + shlex.join([os.path.relpath(argv[0], ROOT)] + argv[1:])
 
 
 def write_section(name, body, path=BENCHMARKS_MD):

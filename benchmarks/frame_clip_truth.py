@@ -20,7 +20,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import command_line, markdown_table, mean_std, parse_overrides, set_threads, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    command_line, markdown_table, mean_std, parse_benchmark_args, parse_overrides, run_benchmark, set_threads,
+    write_section,
+)
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
 from recbole_denoise.evaluator.clip_truth import (  # noqa: E402
@@ -68,7 +71,7 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value config overrides")
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
     set_threads(args.threads)
     base = dict({"state": "ERROR", "show_progress": False, "checkpoint_dir": os.path.join("saved", "bench-truth")},
                 **parse_overrides(args.set))
@@ -90,4 +93,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, mean_std, parse_overrides, run_variants, set_threads, write_section,
+    command_line, markdown_table, mean_std, parse_benchmark_args, parse_overrides, run_benchmark,
+    run_variants, set_threads, write_section,
 )
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
@@ -50,7 +51,7 @@ def parse_args():
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "routing", "noise"])
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (use 1 per process when benchmarks share the CPU)")
-    return parser.parse_args()
+    return parse_benchmark_args(parser)
 
 
 def summary_rows(results, metrics):
@@ -162,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -21,7 +21,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, mean_std, parse_overrides, run_variants, set_threads, write_section,
+    command_line, markdown_table, mean_std, parse_benchmark_args, parse_overrides, run_benchmark,
+    run_variants, set_threads, write_section,
 )
 
 BPR_SAMPLING = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
@@ -53,7 +54,7 @@ def main():
     parser.add_argument("--skip", nargs="*", default=[], help="labels of variants to leave out")
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value config overrides")
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
     set_threads(args.threads)
     base = dict({"state": "ERROR", "show_progress": False, "checkpoint_dir": os.path.join("saved", "bench-mv")},
                 **parse_overrides(args.set))
@@ -73,4 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

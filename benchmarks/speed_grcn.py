@@ -21,7 +21,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import command_line, markdown_table, median_step_seconds, peak_rss_mb, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    command_line, markdown_table, median_step_seconds, parse_benchmark_args, peak_rss_mb, run_benchmark,
+    write_section,
+)
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer  # noqa: E402
@@ -54,7 +57,7 @@ def main():
     parser.add_argument("--edges", type=int, default=875000, help="before the 8:1:1 split (~700k train)")
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--eval_batch_size", type=int, default=2 ** 22)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
 
     root = tempfile.mkdtemp(prefix="speed-grcn-")
     try:
@@ -89,4 +92,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

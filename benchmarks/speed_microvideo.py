@@ -25,7 +25,8 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    command_line, markdown_table, median_step_seconds, peak_rss_mb, set_threads, write_section,
+    command_line, markdown_table, median_step_seconds, parse_benchmark_args, peak_rss_mb, run_benchmark,
+    set_threads, write_section,
 )
 
 MODELS = ("FRAME", "DPSkipNet")
@@ -96,7 +97,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
     if args.worker:  # one model in this process; the result as the last line
         print(json.dumps(measure(args.worker, args.root, args.batches, args.threads)))
         return
@@ -130,4 +131,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

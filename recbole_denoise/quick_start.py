@@ -4,14 +4,18 @@
 package's config, registry, datasets and trainers.
 """
 
-import logging
+import os
 import sys
 import warnings
 from logging import getLogger
 
-from recbole.utils import get_environment, init_logger, init_seed, set_color
+from recbole.utils import get_environment, init_seed, set_color
 
 from recbole_denoise.config import Config
+from recbole_denoise.runtime import (
+    TrainingInterrupted, init_run_logger, quiet_known_warnings, resume_command, signal_name,
+)
+from recbole_denoise.trainer.checkpoint import resume_file_for
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer
 
 
@@ -56,18 +60,34 @@ def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_
         dict: RecBole's result dict (``best_valid_score``, ``valid_score_bigger``,
         ``best_valid_result``, ``test_result``), plus ``denoising``, the last epoch's
         drop diagnostics, when the ``DenoiseTrainer`` ran.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C (or SIGTERM, under ``runtime.stop_on_sigterm``),
+        after logging the last resume point and the command that continues from it.
     """
+    quiet_known_warnings()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    init_run_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
 
-    dataset, (train_data, valid_data, test_data), model, trainer = prepare(config)
-    logger.info(dataset)
-    logger.info(model)
+    trainer = None
+    try:
+        dataset, data, model, trainer = prepare(config)
+        logger.info(dataset)
+        logger.info(model)
+        return _train_and_test(config, trainer, data, saved)
+    except KeyboardInterrupt as interrupt:
+        stopped = _training_interrupted(interrupt, trainer, config, config_file_list, config_dict)
+        logger.error(str(stopped))
+        raise stopped from interrupt
 
+
+def _train_and_test(config, trainer, data, saved):
+    train_data, valid_data, test_data = data
+    logger = getLogger()
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
@@ -82,6 +102,17 @@ def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_
     return result
 
 
+def _training_interrupted(interrupt, trainer, config, config_file_list, config_dict):
+    """The ``TrainingInterrupted`` for ``interrupt``: the resume file ``trainer`` has
+    written so far (written atomically, so complete) and the command that continues it."""
+    saved_model_file = getattr(trainer, "saved_model_file", None)
+    resume_file = saved_model_file and resume_file_for(saved_model_file)
+    if not resume_file or not os.path.exists(resume_file):
+        return TrainingInterrupted(signal_name(interrupt), None, None)
+    command = resume_command(resume_file, config["model"], config["dataset"], config_file_list, config_dict)
+    return TrainingInterrupted(signal_name(interrupt), resume_file, command)
+
+
 def objective_function(config_dict=None, config_file_list=None, saved=True):
     r"""One trial for ``recbole.trainer.HyperTuning`` and for Ray Tune.
 
@@ -91,13 +122,10 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     validation (RecBole reports once per trial, which leaves ASHA nothing to stop
     early), then the best validation score with the test metrics.
     """
+    quiet_known_warnings()
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
-    logger = getLogger()
-    for handler in logger.handlers[:]:
-        logger.removeHandler(handler)
-    init_logger(config)
-    logging.basicConfig(level=logging.ERROR)
+    init_run_logger(config)
     _, (train_data, valid_data, test_data), _, trainer = prepare(config)
     tune_session = _tune_session()
 
