@@ -36,8 +36,6 @@ FACTORIES = ("zeros", "ones", "full", "empty", "arange", "tensor", "as_tensor", 
 KNOWN_PROBLEMS = {
     "FRAME": "positive_norm / negative_norm are plain tensor attributes (not buffers), "
              "so model.to(device) leaves them behind",
-    "DPSkipNet": "level_graphs (dict), graphs and graph_norms (lists) hold graphs and "
-                 "tensors outside the module tree, so model.to(device) leaves them behind",
 }
 
 KNOWN_DEVICE_LESS_CALLS = {

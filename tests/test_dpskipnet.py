@@ -122,7 +122,7 @@ def test_triples_hold_the_rows_video_and_same_user_samples_of_other_levels(dpski
     model, (train, _, _), _ = dpskipnet
     users, items, levels, _ = _first_batch(train)
     (high, less, negative), (has_high, has_less, has_negative) = model.bpr_triples(users, items, levels)
-    views = {level: set(zip(g.rows.tolist(), g.cols.tolist())) for level, g in model.level_graphs.items()}
+    views = {level: set(zip(g.rows.tolist(), g.cols.tolist())) for level, g in enumerate(model.level_graphs)}
     for slot, level, has in ((high, HIGHLY_POSITIVE, has_high), (less, LESS_POSITIVE, has_less),
                              (negative, NEGATIVE, has_negative)):
         own = levels == level

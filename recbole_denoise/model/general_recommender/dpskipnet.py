@@ -92,14 +92,13 @@ class DPSkipNet(GeneralRecommender):
             raise ValueError(f"DPSkipNet: duration_aware = {self.duration_aware!r}; expected True or False")
         features = self._video_feature_matrix(dataset)  # X_v, or None for a learned H_v^(0)
 
-        # training views by level: sampling pools for the BPR triples
-        self.level_graphs = {
-            HIGHLY_POSITIVE: dataset.high_positive_graph().to(self.device),
-            LESS_POSITIVE: dataset.less_positive_graph().to(self.device),
-            NEGATIVE: dataset.quick_skip_graph().to(self.device),
-        }
-        self.graphs = self._propagation_graphs(dataset)
-        self.graph_norms = [graph.symmetric_norm() for graph in self.graphs]
+        # training views by level (index = skip level): sampling pools for the BPR triples
+        by_level = {HIGHLY_POSITIVE: dataset.high_positive_graph(), LESS_POSITIVE: dataset.less_positive_graph(),
+                    NEGATIVE: dataset.quick_skip_graph()}
+        self.level_graphs = nn.ModuleList(by_level[level].to(self.device) for level in range(len(by_level)))
+        self.graphs = nn.ModuleList(self._propagation_graphs(dataset))
+        for index, graph in enumerate(self.graphs):  # R~ edge weights, rebuilt from the data, not saved
+            self.register_buffer(f"graph_norm_{index}", graph.symmetric_norm(), persistent=False)
         if self.bpr_negatives == "unseen":
             self._register_training_views(dataset.all_interaction_graph())
 
@@ -159,6 +158,11 @@ class DPSkipNet(GeneralRecommender):
         if self.graph_mode == "high":
             return [self.level_graphs[HIGHLY_POSITIVE]]
         return [dataset.all_interaction_graph().to(self.device)]
+
+    @property
+    def graph_norms(self):
+        """LightGCN's :math:`1 / \\sqrt{d_u d_v}` per edge of each propagation graph."""
+        return [getattr(self, f"graph_norm_{index}") for index in range(len(self.graphs))]
 
     def _register_training_views(self, graph):
         """Buffers for the unseen-video sampler: every training view as the sorted key
