@@ -28,7 +28,7 @@ from recbole_denoise.utils import get_model
 from support import prepared
 
 PACKAGE_DIR = str(Path(recbole_denoise.__file__).resolve().parent)
-MODEL_DIR = Path(PACKAGE_DIR) / "model" / "general_recommender"
+MODEL_DIR = Path(PACKAGE_DIR) / "model"
 FACTORIES = ("zeros", "ones", "full", "empty", "arange", "tensor", "as_tensor", "rand", "randn",
              "randint", "randperm", "eye", "linspace")
 
@@ -45,9 +45,9 @@ KNOWN_DEVICE_LESS_CALLS = {
 
 
 def package_models():
-    """Class names of every model file in ``recbole_denoise/model/general_recommender``."""
+    """Class names of every model file in ``recbole_denoise/model/*_recommender``."""
     names = []
-    for path in sorted(MODEL_DIR.glob("*.py")):
+    for path in sorted(MODEL_DIR.glob("*_recommender/*.py")):
         names += [line.split("class ")[1].split("(")[0] for line in path.read_text().splitlines()
                   if line.startswith("class ") and "Recommender)" in line]
     return names
