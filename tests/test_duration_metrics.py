@@ -72,7 +72,7 @@ def test_duration_metrics_without_watch_rows_are_named():
 
 
 def test_bucket_count_must_be_positive():
-    with pytest.raises(ValueError, match="own_items_duration_buckets must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="own_items_duration_buckets: expected a positive integer number of buckets, got 0"):
         DurationBuckets.fit(TRAIN_DURATION, TRAIN_PLAY, n_buckets=0)
 
 

@@ -224,6 +224,27 @@ def skip_level(play_time, ratio, quick_skip_seconds: float = QUICK_SKIP_SECONDS,
     return levels.to(torch.int8) if xp is torch else levels.astype(np.int8)
 
 
+# --------------------------------------------------------------------------- duration buckets
+
+
+def duration_bucket_edges(durations, n_buckets: int, key: str = "duration_buckets") -> np.ndarray:
+    """Inner boundaries of equal-frequency duration buckets over ``durations`` (one
+    value per training view), as D2Q (KDD 2022) and DVR (MM 2022) bucket durations: the
+    quantiles ``k / n_buckets``, ``k = 1..n_buckets-1``, taken as observed durations
+    (numpy's ``lower``), above the shortest and distinct, so no bucket is empty and tied
+    durations give fewer than ``n_buckets`` buckets. Bucket ``b`` holds
+    ``edges[b-1] <= d < edges[b]`` (``np.searchsorted(edges, d, side="right")``).
+    ``key`` names the setting in errors. The one rule of the duration-aware models and
+    the duration metrics."""
+    if isinstance(n_buckets, bool) or not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
+        raise ValueError(f"{key}: expected a positive integer number of buckets, got {n_buckets!r}")
+    durations = np.asarray(durations, dtype=np.float64)
+    if len(durations) == 0:
+        raise ValueError(f"{key}: no training views to compute duration buckets from")
+    quantiles = np.quantile(durations, np.arange(1, n_buckets) / n_buckets, method="lower")
+    return np.unique(quantiles[quantiles > durations.min()])
+
+
 # --------------------------------------------------------------------------- cleaning
 
 

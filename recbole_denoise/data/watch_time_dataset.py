@@ -220,18 +220,11 @@ class WatchTimeDataset(MultimodalDataset):
 
     def duration_bucket_boundaries(self, n_buckets):
         """Equal-frequency boundaries of the durations of this object's own rows, one per
-        view (on ``train_data.dataset``: the training views only), as D2Q (KDD 2022)
-        buckets durations: the quantiles ``k / n_buckets``, ``k = 1..n_buckets-1``, taken
-        as observed durations (numpy's ``lower``), above the shortest and distinct, so no
-        bucket is empty and ties give fewer than ``n_buckets`` buckets. The same rule as
-        the duration metrics' ``DurationBuckets`` (``evaluator/duration.py``)."""
-        if isinstance(n_buckets, bool) or not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
-            raise ValueError(f"duration_buckets: expected a positive integer number of buckets, got {n_buckets!r}")
+        view (on ``train_data.dataset``: the training views only), by
+        :func:`~recbole_denoise.data.watch_time.duration_bucket_edges`, the rule the
+        duration metrics use too."""
         durations = self._column(DURATION_FIELD).astype(np.float64)
-        if len(durations) == 0:
-            raise ValueError("duration_buckets: this dataset has no rows to compute bucket boundaries from")
-        quantiles = np.quantile(durations, np.arange(1, n_buckets) / n_buckets, method="lower")
-        return torch.from_numpy(np.unique(quantiles[quantiles > durations.min()]))
+        return torch.from_numpy(watch_time.duration_bucket_edges(durations, n_buckets))
 
     def duration_buckets(self, n_buckets):
         """LongTensor ``[item_num]``: each video's duration bucket, ``1 + `` the number of

@@ -10,8 +10,9 @@ duration bucket,
 
 with :math:`\\mu_b, \\sigma_b` the mean and (population) standard deviation of the play
 time of the *training* views in bucket :math:`b`. Buckets are equal-frequency over the
-training durations (``own_items_duration_buckets`` of them; DVR's released code ships
-WTG precomputed, so its bucket rule cannot be read from it). Metrics, per user over her
+training durations (``own_items_duration_buckets`` of them, by
+``data.watch_time.duration_bucket_edges``, the rule of the duration-aware models too;
+DVR's released code ships WTG precomputed, so its bucket rule cannot be read from it). Metrics, per user over her
 own test views ranked by score, averaged over the users with more than k test views
 (DVR's filter):
 
@@ -28,6 +29,7 @@ from logging import getLogger
 
 import numpy as np
 
+from recbole_denoise.data.watch_time import duration_bucket_edges
 from recbole_denoise.data.watch_time_dataset import DURATION_FIELD, PLAY_FIELD
 from recbole_denoise.evaluator.grouping import grouped_auc, run_starts, user_order
 
@@ -51,13 +53,7 @@ class DurationBuckets:
     @classmethod
     def fit(cls, durations, play_times, n_buckets=DEFAULT_BUCKETS):
         durations, play_times = np.asarray(durations, float), np.asarray(play_times, float)
-        if not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
-            raise ValueError(f"own_items_duration_buckets must be a positive integer, got {n_buckets!r}")
-        if not len(durations):
-            raise ValueError("duration metrics: the training split has no views to fit duration buckets on")
-        quantiles = np.quantile(durations, np.arange(1, n_buckets) / n_buckets, method="lower")
-        # training values as edges, above the minimum: no bucket is empty
-        edges = np.unique(quantiles[quantiles > durations.min()])
+        edges = duration_bucket_edges(durations, n_buckets, key="own_items_duration_buckets")
         bucket = np.searchsorted(edges, durations, side="right")
         count = np.bincount(bucket, minlength=len(edges) + 1)
         mean = np.bincount(bucket, play_times, minlength=len(edges) + 1) / count
