@@ -1,12 +1,16 @@
-"""Entry points: the command line, HyperTuning and Ray Tune."""
+"""Entry points: the command line (output, log file, interrupts), HyperTuning and Ray Tune."""
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from recbole_denoise.hyper import hyperopt_search, read_params_file, ray_search
+from recbole_denoise.utils import load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,3 +84,70 @@ def test_ray_tune_runs_trials_that_report_every_epoch(tmp_path):
         # ASHA, which may stop a trial after its first report)
         assert trial.last_result["training_iteration"] == 3
         assert "recall@20" in trial.last_result and "valid_score" in trial.last_result
+
+
+KNOWN_HARMLESS = ("FutureWarning", "GradScaler", "chained assignment", "will not be used in RecBole")
+
+
+@pytest.fixture(scope="module")
+def quiet_run(tmp_path_factory):
+    """One short GMF run with ``state: ERROR``, in its own folder (``log/`` lands there)."""
+    folder = tmp_path_factory.mktemp("quiet")
+    done = _run_cli(folder, "--model=GMF", "--dataset=ml-100k", "--loss_type=TCE", "--epochs=1", "--state=ERROR")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return folder, done
+
+
+def test_a_short_run_prints_none_of_recboles_known_harmless_warnings(quiet_run):
+    _, done = quiet_run
+    printed = done.stdout + done.stderr
+    assert [text for text in KNOWN_HARMLESS if text in printed] == [], printed[-3000:]
+
+
+def test_a_run_at_state_error_still_logs_its_result_to_the_log_file(quiet_run):
+    folder, done = quiet_run
+    assert "test result" not in done.stderr  # the console honours state
+    [log_file] = (folder / "log" / "GMF").glob("*.log")
+    text = log_file.read_text()
+    assert "best valid" in text and "test result" in text and "recall@20" in text
+
+
+def _wait_for(pattern, folder, process, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        found = sorted(folder.glob(pattern))
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"no {pattern} in {folder} after {timeout} s: {process.communicate()}")
+
+
+def test_sigterm_stops_a_run_promptly_and_its_resume_command_continues_it(tmp_path):
+    saved = tmp_path / "saved"
+    command = [sys.executable, os.path.join(ROOT, "run_recbole_denoise.py"), "--model=GMF", "--dataset=ml-100k",
+               "--loss_type=TCE", "--epochs=1000", "--stopping_step=1000", "--state=ERROR",
+               "--show_progress=False", "--use_gpu=False", f"--checkpoint_dir={saved}"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    resume_file = _wait_for("*-resume.pth", saved, process)
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=20)  # interpreter exit alone takes 1-4 s on a busy 2-core machine
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"still running 20 s after SIGTERM: {process.communicate()}")
+
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert f"stopped by SIGTERM; last resume point: {resume_file}" in stderr
+    epoch = load_checkpoint(str(resume_file))["epoch"]
+    continue_with = shlex.split(stderr.split("continue with: ", 1)[1].splitlines()[0])
+    assert continue_with[-1] == f"--resume_file={resume_file}"
+
+    # two more epochs, logged to the console
+    resumed = [arg for arg in continue_with[1:] if not arg.startswith(("--epochs=", "--state="))]
+    done = subprocess.run([sys.executable] + resumed + [f"--epochs={epoch + 2}", "--state=INFO"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Resume training from epoch {epoch + 1}" in done.stderr
+    assert f"epoch {epoch + 1} training" in done.stderr and "test result" in done.stderr
