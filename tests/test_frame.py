@@ -144,13 +144,34 @@ def default_one_epoch(tmp_path_factory):
 
 @pytest.mark.parametrize("ablation", [{"negative_clips": False}, {"visual_features": "original", "embedding_size": 32},
                                       {"visual_features": "none"}, {"n_clips": 1},
-                                      {"n_clips": 8, "clip_features": None}])
+                                      {"n_clips": 8, "clip_features": None}, {"duration_aware": True}])
 def test_ablations_run_through_the_entry_point(tmp_path, ablation, default_one_epoch):
     test = _one_epoch(tmp_path, **ablation)["test_result"]
     # same seed and protocol, so only the ablation can change the scores: LogLoss moves with
     # any change of a predicted probability (a setting the model ignored would leave it equal)
     assert test["users_ranked"] == default_one_epoch["users_ranked"]
     assert test["logloss"] != pytest.approx(default_one_epoch["logloss"], rel=1e-6)
+
+
+def test_duration_aware_adds_the_bucket_embedding_to_each_clip_of_eq_10(tmp_path):
+    model, (train, _, _), _ = _model(tmp_path, duration_aware=True, duration_buckets=4)
+    model.eval()
+    assert torch.equal(model.video_bucket, train.dataset.duration_buckets(4))
+    users, items = torch.tensor([1, 7, 42]), torch.tensor([1, 5, 300])
+    nodes = model.clip_nodes(items)
+    with torch.no_grad():
+        clip_1 = model.forward()[2][nodes]
+        plain = model.layer_mix[0] * model.base_clips(nodes) + model.layer_mix[1] * clip_1
+        expected = plain + model.duration_embedding.weight[model.video_bucket[items]].unsqueeze(1)
+        assert torch.allclose(model.mixed_clips(nodes, clip_1), expected)
+        before = model.full_sort_predict({"user_id": users}).view(3, -1)
+        # move video 5 to another duration bucket: its scores change, no other video's do
+        bucket = int(model.video_bucket[5])
+        model.video_bucket[5] = 1 if bucket != 1 else 2
+        model.restore = None
+        after = model.full_sort_predict({"user_id": users}).view(3, -1)
+    changed = (before != after).any(0).nonzero().flatten().tolist()
+    assert changed == [5]
 
 
 def test_without_negative_clips_there_is_no_negative_side(tmp_path):

@@ -14,6 +14,10 @@ Where the public code differs, this follows the
 paper: the code keeps the clip features as a learnable parameter, scores with the
 positive tower only and drops ``H_c^(0)`` from eq. (10); it also holds the user-clip
 matrices dense (about 12 GB at MVA scale), where here they are sparse.
+
+``duration_aware`` is not in the paper: an option against the duration bias of the
+own-items protocol (a short video is far easier to watch to the end; DVR, Zheng et al.,
+MM 2022, and D2Q, KDD 2022, bucket durations the same way).
 """
 
 import torch
@@ -61,6 +65,14 @@ class FRAME(GeneralRecommender):
 
     ``negative_clips: false`` is the paper's "w/o negative clips" ablation (Table 6):
     no propagation over :math:`\tilde R^n`, no negative tower, no :math:`L_2`.
+
+    ``duration_aware: True`` (not in the paper, off by default) adds a learned embedding
+    :math:`e_{b(v)}` of the video's duration bucket to every clip of the video in eq.
+    (10), :math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)} + e_{b(v)}`, so both towers see the
+    duration beside each clip; buckets are equal-frequency over the training views'
+    durations (:meth:`WatchTimeDataset.duration_buckets`). At the clips rather than at
+    the video score, because the clip labels themselves depend on duration (a short
+    video's clips are all watched), and the towers can then weigh duration per user.
     """
 
     input_type = InputType.POINTWISE
@@ -78,6 +90,10 @@ class FRAME(GeneralRecommender):
         self.positive_weight, self.negative_weight = config["tower_weights"]  # a_p, a_n (eq. 12)
         self.pointwise_weight, self.pairwise_weight = config["loss_weights"]  # alpha, beta (eq. 16)
         self.clip_weight_scheme = config["clip_weight_scheme"]  # position (eq. 14) | view (authors' code)
+        self.duration_aware = config["duration_aware"]  # duration-bucket embedding in eq. (10), not in the paper
+        self.n_duration_buckets = config["duration_buckets"]  # equal-frequency buckets of training durations
+        if not isinstance(self.duration_aware, bool):
+            raise ValueError(f"FRAME: duration_aware = {self.duration_aware!r}; expected True or False")
         features = dataset.clip_features
         self.visual_features = self._resolved_visual_features(features)
         self._check_embedding_size(features)
@@ -111,6 +127,10 @@ class FRAME(GeneralRecommender):
             self.clip_weight_n = nn.Linear(d, d, bias=False)  # W_n^(2)
             self.tower_n = self._tower(d)  # MLP^n
         self.layer_mix = nn.Parameter(torch.tensor(config["clip_layer_weights"], dtype=torch.float))  # a_0, a_1
+        if self.duration_aware:
+            self.register_buffer("video_bucket", dataset.duration_buckets(self.n_duration_buckets).to(self.device),
+                                 persistent=False)
+            self.duration_embedding = nn.Embedding(self.n_duration_buckets + 1, d)  # e_b, b = 0: no duration
 
         # parameters initialization
         for module in self.modules():
@@ -210,8 +230,12 @@ class FRAME(GeneralRecommender):
 
     def mixed_clips(self, nodes, clip_1_rows):
         """:math:`H_c = a_0 H_c^{(0)} + a_1 H_c^{(1)}` for clip ``nodes``, given their
-        :math:`H_c^{(1)}` rows (eq. 10)."""
-        return self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1_rows
+        :math:`H_c^{(1)}` rows (eq. 10); plus :math:`e_{b(v)}` with ``duration_aware``."""
+        mixed = self.layer_mix[0] * self.base_clips(nodes) + self.layer_mix[1] * clip_1_rows
+        if self.duration_aware:
+            videos = torch.div(nodes, self.n_clips, rounding_mode="floor")
+            mixed = mixed + take_rows(self.duration_embedding.weight, self.video_bucket[videos])
+        return mixed
 
     def clip_score(self, user_p, user_n, clip_h):
         """:math:`\\hat y_{uc}` (eq. 11-12), a logit; user and clip rows broadcast."""
