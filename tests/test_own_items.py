@@ -106,6 +106,14 @@ def test_tied_pair_share_and_its_warning(caplog):
 SIX = {"users": [1] * 6, "items": list(range(6)), "scores": [6, 5, 4, 3, 2, 1], "labels": [1, 0, 0, 0, 0, 1]}
 
 
+def test_authors_metrics_by_name_beside_recboles_in_one_run():
+    both = own_items_metrics(*SIX.values(), ["NDCG", "NDCG_authors", "MAP_authors"], [5], CONFIG)
+    alone = own_items_metrics(*SIX.values(), ["NDCG", "MAP"], [5], dict(CONFIG, own_items_definition="authors"))
+    assert both["ndcg@5"] == pytest.approx(0.6131, abs=1e-4)
+    assert both["ndcg_authors@5"] == alone["ndcg_authors@5"] == pytest.approx(1.0)
+    assert both["map_authors@5"] == alone["map_authors@5"] == pytest.approx(1.0)
+
+
 def test_authors_definition_on_six_items_relevant_at_ranks_one_and_six():
     metrics = ["Precision", "Recall", "MAP", "NDCG"]
     recbole = own_items_metrics(*SIX.values(), metrics, [5], CONFIG)

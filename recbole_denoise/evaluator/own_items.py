@@ -17,7 +17,9 @@ within-user pairs with equal scores is reported as ``tied_pair_share``.
 
 Definitions (``own_items_definition``). ``recbole``: RecBole's metrics. ``authors``:
 the evaluation of the skip-behaviour paper's code (DualSkipNet ``utils.py``), which
-differs for three metrics, reported under their own keys so that no table mixes them:
+differs for three metrics, reported under their own keys so that no table mixes them
+(``Precision_authors``, ``MAP_authors``, ``NDCG_authors`` in ``own_items_metrics`` ask for
+them by name, so one run can report both definitions):
 
 - ``precision_authors@k``: hits in the top k over ``min(k, n)``, n the user's items
   (RecBole: over k);
@@ -47,6 +49,7 @@ VALUE_METRICS = ("auc", "logloss", "gauc")
 TIE_POLICIES = ("random", "pessimistic")
 DEFINITIONS = ("recbole", "authors")
 AUTHORS_DIFFER = ("precision", "map", "ndcg")  # the metrics whose definitions differ
+AUTHORS_METRICS = tuple(f"{key}_authors" for key in AUTHORS_DIFFER)  # asked for by name, beside RecBole's
 TIED_PAIR_WARNING = 0.05  # share of tied within-user pairs worth a warning
 
 Ranking = namedtuple("Ranking", "pos_index pos_len n_items skipped")
@@ -182,10 +185,13 @@ def own_items_metrics(users, items, scores, labels, metrics, topk, config, watch
             result.update(value_metric(key, users, scores, labels, config))
         elif key in RANKING_METRICS:
             result.update(ranking_metric(key, ranking, topk, definition, config))
+        elif key in AUTHORS_METRICS:  # e.g. NDCG_authors: both definitions from one run
+            result.update(ranking_metric(key[: -len("_authors")], ranking, topk, "authors", config))
         elif key in duration.DURATION_METRICS:
             result.update(duration.duration_metric(name, users, scores, labels, topk, watch, random_keys))
         else:
-            known = sorted(RANKING_METRICS) + list(VALUE_METRICS) + list(duration.DURATION_METRICS)
+            known = (sorted(RANKING_METRICS) + list(AUTHORS_METRICS) + list(VALUE_METRICS)
+                     + list(duration.DURATION_METRICS))
             raise ValueError(f"own_items_metrics: unknown metric {name!r} (known, any case: {known})")
     result["users_ranked"] = len(ranking.pos_len)
     result["users_skipped"] = ranking.skipped
