@@ -77,7 +77,7 @@ class GRCN(GeneralRecommender):
         self.distillers = nn.ModuleDict()
         self.word_embeddings = nn.ModuleDict()
         self._modality_inputs(dataset)
-        self._register_load_state_dict_pre_hook(_drop_saved_features)
+        self.register_load_state_dict_pre_hook(_drop_saved_features)
         n_modalities = len(self.modalities)
         # base vectors rho of users and items (node order: users, then items)
         self.confidence = nn.Parameter(torch.empty(self.n_users + self.n_items, max(n_modalities, 1)))
@@ -240,7 +240,7 @@ class GRCN(GeneralRecommender):
                 "item_to_user": item_to_user.cpu(), "user_to_item": user_to_item.cpu()}
 
 
-def _drop_saved_features(state_dict, prefix, *args):
+def _drop_saved_features(module, state_dict, prefix, *args):
     """Checkpoints written before the features left the state dict still carry them:
     drop them (the dataset provides the same features), so those files still load
     with ``strict=True``."""
