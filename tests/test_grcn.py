@@ -210,3 +210,14 @@ def test_checkpoint_written_with_item_features_still_loads(multimodal_dataset, c
     model.load_state_dict(old_state)
     assert "checkpoint carries item features ['features_visual']" in caplog.text
     assert model.features_visual.shape[0] == model.n_items  # the dataset's features stay
+
+
+def test_loading_weights_clears_the_full_sort_cache(multimodal_dataset):
+    _, model, _ = _model(multimodal_dataset)
+    users = {"user_id": torch.tensor([1, 2])}
+    before = model.full_sort_predict(users)  # fills the cache
+    other = {name: value + 0.5 for name, value in model.state_dict().items()}
+    model.load_state_dict(other)
+    after = model.full_sort_predict(users)
+    model.restore_user_e = model.restore_item_e = None
+    assert torch.allclose(after, model.full_sort_predict(users)) and not torch.allclose(after, before)

@@ -77,7 +77,7 @@ class GRCN(GeneralRecommender):
         self.distillers = nn.ModuleDict()
         self.word_embeddings = nn.ModuleDict()
         self._modality_inputs(dataset)
-        self.register_load_state_dict_pre_hook(_drop_saved_features)
+        self.register_load_state_dict_pre_hook(_before_loading_weights)
         n_modalities = len(self.modalities)
         # base vectors rho of users and items (node order: users, then items)
         self.confidence = nn.Parameter(torch.empty(self.n_users + self.n_items, max(n_modalities, 1)))
@@ -240,10 +240,12 @@ class GRCN(GeneralRecommender):
                 "item_to_user": item_to_user.cpu(), "user_to_item": user_to_item.cpu()}
 
 
-def _drop_saved_features(module, state_dict, prefix, *args):
-    """Checkpoints written before the features left the state dict still carry them:
-    drop them (the dataset provides the same features), so those files still load
-    with ``strict=True``."""
+def _before_loading_weights(model, state_dict, prefix, *args):
+    """Before ``load_state_dict``: clear the full-sort cache (it belongs to the old
+    weights; a checkpoint's own cache comes back through ``load_other_parameter``), and
+    drop the item features that checkpoints written before they left the state dict
+    still carry (the dataset provides the same), so those files load with ``strict=True``."""
+    model.restore_user_e, model.restore_item_e = None, None
     saved = [key for key in state_dict if key.startswith(prefix + "features_")]
     if saved:
         getLogger().warning(f"GRCN: checkpoint carries item features {saved}; ignored, "
