@@ -34,15 +34,9 @@ FACTORIES = ("zeros", "ones", "full", "empty", "arange", "tensor", "as_tensor", 
              "randint", "randperm", "eye", "linspace", "from_numpy")  # from_numpy: always CPU
 
 # models whose device problems sit in files other helpers own; strict, so a fix shows
-KNOWN_PROBLEMS = {
-    "FRAME": "positive_norm / negative_norm are plain tensor attributes (not buffers), "
-             "so model.to(device) leaves them behind",
-}
+KNOWN_PROBLEMS = {}
 
-KNOWN_DEVICE_LESS_CALLS = {
-    "FRAME": "data/watch_time.py clip_labels_of builds xp.arange(n_clips) on the CPU and copies it "
-             "to the batch's device on every call (correct, but a host-device copy per batch)",
-}
+KNOWN_DEVICE_LESS_CALLS = {}
 
 
 def package_models():

@@ -151,9 +151,7 @@ def clip_labels_of(counts, n_clips: int):
     _check_clips(n_clips)
     counts = _as_counts(counts)
     xp = _xp(counts)
-    positions = xp.arange(n_clips)[None, :]
-    if xp is torch:
-        positions = positions.to(counts.device)
+    positions = (torch.arange(n_clips, device=counts.device) if xp is torch else np.arange(n_clips))[None, :]
     counts = counts[:, None]
     labels = xp.where(positions < counts, POSITIVE_CLIP,
                       xp.where(positions == counts, NEGATIVE_CLIP, UNLABELED_CLIP))

@@ -101,10 +101,11 @@ class FRAME(GeneralRecommender):
 
         # user-clip graphs of the training split (eq. 4-6), sparse
         self.positive_graph = dataset.positive_clip_graph().to(self.device)
-        self.positive_norm = self.positive_graph.symmetric_norm()
+        # edge weights of eq. (5)-(6): buffers, so model.to(device) moves them; not saved
+        self.register_buffer("positive_norm", self.positive_graph.symmetric_norm(), persistent=False)
         if self.negative_clips:
             self.negative_graph = dataset.negative_clip_graph().to(self.device)
-            self.negative_norm = self.negative_graph.symmetric_norm()
+            self.register_buffer("negative_norm", self.negative_graph.symmetric_norm(), persistent=False)
 
         # define layers and loss
         if self.visual_features == "none":
