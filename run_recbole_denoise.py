@@ -8,9 +8,7 @@ SIGTERM stops the run and prints the command that resumes it (``--resume_file=..
 
 import argparse
 
-from recbole_denoise.quick_start import run_recbole_denoise
 from recbole_denoise.runtime import run_entry_point
-from recbole_denoise.utils import default_dataset
 
 
 def parse_args():
@@ -24,6 +22,11 @@ def parse_args():
 
 
 def main():
+    # imported here, under run_entry_point: an interrupt during the slow imports
+    # (torch, RecBole) stops as cleanly as one during training
+    from recbole_denoise.quick_start import run_recbole_denoise
+    from recbole_denoise.utils import default_dataset
+
     args = parse_args()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     dataset = args.dataset or default_dataset(args.model)

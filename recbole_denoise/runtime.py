@@ -23,8 +23,6 @@ import signal
 import sys
 import warnings
 
-from recbole.utils import init_logger
-
 # (message regex, category, module regex) of warnings from the pinned stack that change
 # nothing on it (REFERENCE.md, "The software stack")
 KNOWN_HARMLESS_WARNINGS = (
@@ -60,6 +58,8 @@ def init_run_logger(config):
     wrote into the first run's file. Here each call replaces the previous call's
     handlers and leaves handlers of others (pytest's, an application's) in place.
     """
+    from recbole.utils import init_logger  # here: this module stays light to import
+
     root = logging.getLogger()
     for handler in _RUN_HANDLERS:
         root.removeHandler(handler)
