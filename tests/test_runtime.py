@@ -10,7 +10,8 @@ import warnings
 import pytest
 import torch
 
-from recbole_denoise.runtime import KNOWN_HARMLESS_WARNINGS, quiet_known_warnings
+from recbole_denoise import runtime
+from recbole_denoise.runtime import KNOWN_HARMLESS_WARNINGS, init_run_logger, quiet_known_warnings
 from recbole_denoise.trainer.checkpoint import SafeCheckpointMixin, resume_file_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +60,39 @@ def test_benchmark_arguments_do_not_reach_recbole(monkeypatch, caplog):
         config = Config(model="BPR", dataset="ml-100k", config_dict={"epochs": 3, "use_gpu": False})
     assert "will not be used in RecBole" not in caplog.text
     assert config["epochs"] == 3  # the script's --epochs=7 did not override its own config
+
+
+class _LoggerConfig(dict):
+    """What RecBole's ``init_logger`` reads of a ``Config``."""
+
+    @property
+    def final_config_dict(self):
+        return self
+
+
+@pytest.fixture
+def run_logger(tmp_path, monkeypatch):
+    """``init_run_logger`` writing under ``tmp_path/log``; its handlers removed afterwards."""
+    monkeypatch.chdir(tmp_path)
+    level = logging.getLogger().level
+    yield init_run_logger
+    for handler in runtime._RUN_HANDLERS:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    runtime._RUN_HANDLERS.clear()
+    logging.getLogger().setLevel(level)
+
+
+def test_each_run_logs_info_to_its_own_file_while_the_console_honours_state(tmp_path, run_logger):
+    logger = logging.getLogger()
+    for run in ("first", "second"):
+        run_logger(_LoggerConfig(model="GMF", dataset=run, state="ERROR", seed=run))
+        logger.info(f"{run} run: test result")
+    consoles = [h for h in runtime._RUN_HANDLERS if not isinstance(h, logging.FileHandler)]
+    assert [h.level for h in consoles] == [logging.ERROR]
+    files = {path.name.split("-")[1]: path.read_text() for path in (tmp_path / "log" / "GMF").glob("*.log")}
+    assert "first run: test result" in files["first"] and "second run" not in files["first"]
+    assert "second run: test result" in files["second"]
 
 
 class _Checkpointing(SafeCheckpointMixin):
