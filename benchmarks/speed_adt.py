@@ -23,7 +23,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import command_line, markdown_table, peak_rss_mb, set_threads, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    command_line, markdown_table, parse_benchmark_args, peak_rss_mb, run_benchmark, set_threads, write_section,
+)
 from recbole.model.general_recommender import NeuMF as RecBoleNeuMF  # noqa: E402
 from recbole.trainer import Trainer as RecBoleTrainer  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
@@ -96,7 +98,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (use 1 per process when benchmarks share the CPU)")
     parser.add_argument("--section", default=None, help="docs/benchmarks.md section (default speed-adt-<scale>)")
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
     set_threads(args.threads)
     if args.scale == "ml-100k":
         dataset, data_path = "ml-100k", "dataset/"
@@ -123,4 +125,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)
