@@ -260,7 +260,11 @@ def keep_training_rows(split, rule):
     mask = split.inter_feat[field] >= minimum
     getLogger().info(set_color("train_keep", "blue") + f": training keeps {int(mask.sum())} of "
                      f"{len(mask)} rows with {field} >= {minimum}")
-    return split.copy(split.inter_feat[torch.nonzero(mask).squeeze(1)])
+    kept = split.copy(split.inter_feat[torch.nonzero(mask).squeeze(1)])
+    # what the training split is, for statistics that describe it rather than the model's
+    # rows (the duration metrics' buckets)
+    kept.whole_training_split = split
+    return kept
 
 
 def keep_clean_interactions(split):

@@ -99,6 +99,24 @@ def test_trainer_takes_the_buckets_from_the_training_split(tmp_path):
     assert result["dcwtg@5"] != pytest.approx(expected(test)["dcwtg@5"])  # test-split statistics differ
 
 
+def _fitted_trainer(tmp_path, **config):
+    config = Config(model="ShorterFirst", dataset="microvideo-sim", config_dict=dict({
+        "state": "ERROR", "show_progress": False, "use_gpu": False, "checkpoint_dir": str(tmp_path),
+        "own_items_metrics": ["Recall", "GAIN"]}, **config))
+    init_seed(config["seed"], True)
+    _, (train, valid, _), _, trainer = prepare(config)
+    trainer.fit(train, valid, saved=False)
+    return trainer, train
+
+
+def test_train_keep_trains_on_a_subset_but_the_buckets_describe_the_whole_training_split(tmp_path):
+    whole, _ = _fitted_trainer(tmp_path / "whole")
+    kept, kept_train = _fitted_trainer(tmp_path / "kept", train_keep={"full_watch": 1})
+    assert len(kept_train._dataset.inter_feat) < len(whole.own_items_train_split.inter_feat)
+    assert kept.own_items_train_split.inter_feat["play_time"].tolist() == \
+        whole.own_items_train_split.inter_feat["play_time"].tolist()
+
+
 def test_trainer_names_the_metric_when_the_fields_are_missing(tmp_path):
     config = Config(model="BPR", dataset="ml-100k", config_dict={
         "state": "ERROR", "show_progress": False, "use_gpu": False, "checkpoint_dir": str(tmp_path),

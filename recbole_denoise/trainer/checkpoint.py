@@ -171,8 +171,10 @@ class SafeCheckpointMixin:
             if callback_fn is not None:
                 callback_fn(epoch_idx, valid_score)
 
-        # the training split, for the own-items duration metrics' bucket statistics
-        self.own_items_train_split = getattr(train_data, "_dataset", None)
+        # the training split, for the own-items duration metrics' bucket statistics: all
+        # of it, also when train_keep trains the model on a subset of its rows
+        train_split = getattr(train_data, "_dataset", None)
+        self.own_items_train_split = getattr(train_split, "whole_training_split", train_split)
         parent_fit = super().fit
         if "callback_fn" not in inspect.signature(parent_fit).parameters:
             # RecBole's pre-training trainers take no callback: best model only
