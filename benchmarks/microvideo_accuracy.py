@@ -84,7 +84,10 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     args = parse_benchmark_args(parser)
     set_threads(args.threads)
-    base = {"state": "ERROR", "show_progress": False, "checkpoint_dir": os.path.join("saved", "bench-mv"),
+    section = f"microvideo-{args.dataset}" + ("" if args.split == "dataset" else f"-{args.split}-split")
+    # one folder per table: RecBole names a checkpoint by model and second, so two tables
+    # run side by side in one folder could load each other's BPR checkpoint
+    base = {"state": "ERROR", "show_progress": False, "checkpoint_dir": os.path.join("saved", "bench-mv", section),
             "own_items_metrics": OWN_ITEMS_METRICS}
     if SPLITS[args.split] is not None:
         base["eval_args"] = SPLITS[args.split]
@@ -96,7 +99,6 @@ def main():
     results = run_variants(variants, args.dataset, args.seeds, base, ["ndcg@5", "ndcg_authors@5", "dcwtg@5"])
     tables = [f"Metrics: {title}.\n\n{result_table(results, metrics)}" for title, metrics in TABLES]
     print("\n\n".join(tables))
-    section = f"microvideo-{args.dataset}" + ("" if args.split == "dataset" else f"-{args.split}-split")
     write_section(section,
                   f"### Own-items protocol on {args.dataset}, {SPLIT_NAMES[args.split]} "
                   f"(seeds {', '.join(map(str, args.seeds))})\n\n"
