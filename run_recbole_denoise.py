@@ -4,33 +4,73 @@
 
 Any other ``--key=value`` overrides a config parameter, as with RecBole. Ctrl-C or
 SIGTERM stops the run and prints the command that resumes it (``--resume_file=...``).
+A model name that does not exist or a setting the code cannot honour stops the run
+before it starts, with exit status 2 and a message naming what is wrong.
 """
 
 import argparse
+import sys
 
+from recbole_denoise import catalog
 from recbole_denoise.runtime import run_entry_point
+
+# exit status of a command line that names a model, dataset or setting that cannot work
+USAGE_ERROR = 2
+
+
+def help_epilog():
+    """The ``--help`` text after the options: models, bundled datasets, where keys live."""
+    recbole = ", ".join(f"{folder.replace('_recommender', '')}: {len(names)}"
+                        for folder, names in catalog.recbole_model_names().items())
+    return "\n".join([
+        "models of recbole_denoise:",
+        "  " + ", ".join(catalog.package_model_names()),
+        f"  and RecBole's own models by name ({recbole}; e.g. BPR, LightGCN, NeuMF, SASRec)",
+        "datasets bundled (dataset/ folder, plus RecBole's ml-100k):",
+        "  " + ", ".join(catalog.bundled_dataset_names()),
+        "  or any folder <data_path>/<name>/ with RecBole atomic files (see dataset/README.md)",
+        "settings (--key=value):",
+        "  this package's keys, with type and meaning: properties/overall.yaml (all models),",
+        "  properties/model/<Model>.yaml, properties/dataset/<dataset>.yaml; README.md,",
+        "  'Use it like RecBole'; RecBole's keys: https://recbole.io/docs/user_guide/config_settings.html",
+        "example:",
+        "  python run_recbole_denoise.py --model=GMF --dataset=ml-100k --loss_type=TCE --epochs=20",
+    ])
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", "-m", type=str, default="BPR", help="name of models")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=help_epilog(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", type=str, default="BPR",
+                        help="model name, of this package or of RecBole (default: BPR)")
     parser.add_argument("--dataset", "-d", type=str, default=None,
-                        help="name of datasets (default: the model's default_dataset, else ml-100k)")
+                        help="dataset name (default: the model's default_dataset, else ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space separated")
     args, _ = parser.parse_known_args()
     return args
 
 
+def usage_error(message):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(USAGE_ERROR)
+
+
 def main():
+    args = parse_args()  # before the slow imports: --help and a misspelt model answer at once
+    if not catalog.is_model_name(args.model):
+        usage_error(catalog.unknown_model_message(args.model))
     # imported here, under run_entry_point: an interrupt during the slow imports
     # (torch, RecBole) stops as cleanly as one during training
     from recbole_denoise.quick_start import run_recbole_denoise
+    from recbole_denoise.settings import SettingError
     from recbole_denoise.utils import default_dataset
 
-    args = parse_args()
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     dataset = args.dataset or default_dataset(args.model)
-    run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list)
+    try:
+        run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list)
+    except SettingError as error:
+        usage_error(str(error))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,21 @@ Order, later wins: RecBole's ``overall.yaml`` / model / dataset yaml, then this
 package's ``properties/overall.yaml``, ``properties/model/<Model>.yaml``,
 ``properties/dataset/<dataset>.yaml``, then the ``<dataset>.yaml`` a converter wrote
 beside the atomic files, then the user's config files, dict and command line.
+
+The final values are checked against ``recbole_denoise.settings`` before RecBole derives
+anything from them: a value the code cannot honour is a ``SettingError`` naming key,
+value, origin and what is expected; a key that nothing reads is a WARNING naming the
+closest known key. ``use_gpu`` ends up saying whether the run uses a GPU.
 """
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 from recbole.config.configurator import Config as RecBoleConfig
 
+from recbole_denoise.settings import check_settings, unknown_key_message, unknown_keys
 from recbole_denoise.utils import get_model, properties_dir, find_dataset_dir
 
 
@@ -67,6 +75,50 @@ class Config(RecBoleConfig):
             return None
         path = Path(dataset_dir) / f"{dataset}.yaml"
         return path if path.is_file() else None
+
+    def _get_final_config_dict(self):
+        final = super()._get_final_config_dict()
+        for key, closest in unknown_keys(self.external_config_dict, self.internal_config_dict).items():
+            self._warn(unknown_key_message(key, self.external_config_dict[key], closest), final)
+        check_settings(final, self.model, origin=self._origin)
+        return final
+
+    def _origin(self, key):
+        """Where the final value of ``key`` came from, in words."""
+        for source, values in (("the command line", self.cmd_config_dict),
+                               ("the config dict", self.variable_config_dict),
+                               ("the config files", self.file_config_dict)):
+            if key in values:
+                return source
+        return "the yaml defaults"
+
+    @staticmethod
+    def _warn(message, final):
+        """A WARNING now, while the run's logger is not set up yet (then on stderr,
+        unless ``state`` asks for errors only)."""
+        root = logging.getLogger()
+        if root.hasHandlers():
+            root.warning(message)
+        elif str(final.get("state") or "info").lower() not in ("error", "critical"):
+            print(f"WARNING {message}", file=sys.stderr, flush=True)
+
+    def _init_device(self):
+        """RecBole's device choice, then ``use_gpu`` honoured and made true to the device:
+        RecBole 1.2.1 ignores ``use_gpu`` (a GPU is used whenever one is visible) and keeps
+        ``use_gpu = True`` on a machine without one."""
+        super()._init_device()
+        final = self.final_config_dict
+        if not final["single_spec"]:
+            return  # distributed: RecBole put each process on its GPU
+        if not final["use_gpu"]:
+            import torch
+
+            final["device"] = torch.device("cpu")
+        elif final["device"].type != "cuda":
+            if self.external_config_dict.get("use_gpu"):
+                self._warn("use_gpu = True, but no CUDA device is available (or gpu_id is empty): "
+                           "running on the CPU", final)
+            final["use_gpu"] = False
 
     def _set_default_parameters(self):
         # Resolve a bundled dataset before RecBole joins data_path and dataset name.

@@ -16,6 +16,8 @@ from recbole.utils import ModelType, set_color
 from recbole.utils import get_model as get_recbole_model
 from recbole.utils import get_trainer as get_recbole_trainer
 
+from recbole_denoise import catalog
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 MODEL_SUBMODULES = ("general_recommender", "context_aware_recommender")
@@ -73,17 +75,20 @@ def _find_module(package, submodules, name):
 
 
 def get_model(model_name):
-    """Model class by name: this package's models first, then RecBole's."""
+    """Model class by name: this package's models first, then RecBole's. An unknown name
+    is a ``ValueError`` that lists the names that exist (and the closest ones)."""
     module = _find_module("recbole_denoise.model", MODEL_SUBMODULES, model_name)
-    if module is not None:
+    if module is not None and hasattr(module, model_name):  # "gmf" finds gmf.py, which has GMF
         return getattr(module, model_name)
+    if model_name not in catalog.recbole_model_names_flat():
+        raise ValueError(catalog.unknown_model_message(model_name))
     try:
         return get_recbole_model(model_name)
     except (ValueError, ImportError) as error:
         # RecBole's lookup imports its optional lightgbm / xgboost wrappers on the way
         raise ValueError(
-            f"model [{model_name}] is neither a recbole_denoise model nor a RecBole "
-            f"model ({type(error).__name__}: {error})"
+            f"model [{model_name}] is a RecBole model that cannot be loaded here "
+            f"({type(error).__name__}: {error})"
         ) from error
 
 
