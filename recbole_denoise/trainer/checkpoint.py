@@ -11,7 +11,9 @@ import enum
 import inspect
 import math
 import os
+import random
 import tempfile
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -89,17 +91,81 @@ def atomic_torch_save(obj, path):
         raise
 
 
+def random_states(loaders=None):
+    """The state of every random generator a training epoch draws from, as tensors and
+    plain values (so it loads with ``weights_only=True``):
+
+    - ``torch``: torch's CPU generator (model initialisation, dropout, the models that
+      sample on their own, e.g. DPSkipNet's ``torch.rand`` / ``torch.randint``), and
+      ``cuda``, every CUDA device's generator when CUDA is available;
+    - ``numpy``: numpy's global ``RandomState``, which RecBole's negative samplers
+      (``recbole.sampler``: ``np.random.randint``) draw from, in training and in
+      sampled evaluation;
+    - ``python``: python's ``random`` module;
+    - ``loaders``: the ``torch.Generator`` of each named dataloader (RecBole seeds one
+      per dataloader with ``seed`` when it is built; shuffling draws from it).
+    """
+    keys, position, has_gauss, cached_gaussian = np.random.get_state()[1:]
+    version, python_state, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": {"version": version, "state": torch.tensor(python_state, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+        "loaders": {name: loader.generator.get_state() for name, loader in (loaders or {}).items()
+                    if isinstance(getattr(loader, "generator", None), torch.Generator)},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_random_states(state, loaders=None):
+    """Set the generators :func:`random_states` saved. Returns what could not be
+    restored (a CUDA device or a dataloader the state names but this process lacks), as
+    sentences, for the caller to warn about: the run continues, but not exactly."""
+    torch.set_rng_state(state["torch"].cpu())
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].cpu().numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    python = state["python"]
+    random.setstate((python["version"], tuple(int(x) for x in python["state"].tolist()), python["gauss_next"]))
+    missing = []
+    if "cuda" in state:
+        devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if devices == len(state["cuda"]):
+            torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
+        else:
+            missing.append(f"the random states of {len(state['cuda'])} CUDA devices (this process has {devices})")
+    loaders = loaders or {}
+    for name, generator_state in state["loaders"].items():
+        loader = loaders.get(name)
+        if isinstance(getattr(loader, "generator", None), torch.Generator):
+            loader.generator.set_state(generator_state.cpu())
+        else:
+            missing.append(f"the shuffling state of the {name} dataloader (fit got none)")
+    return missing
+
+
 def resume_file_for(saved_model_file):
     root, ext = os.path.splitext(saved_model_file)
     return f"{root}-resume{ext or '.pth'}"
 
 
 class SafeCheckpointMixin:
-    """Mix into any RecBole trainer: safe checkpoints, resumable training.
+    """Mix into any RecBole trainer: safe checkpoints, exactly resumable training.
 
-    - the best model (RecBole's ``saved_model_file``) and, after every validation, a
-      resume point (``<saved_model_file>-resume.pth``) are written without pickled
-      objects;
+    - the best model (RecBole's ``saved_model_file``) and a resume point
+      (``<saved_model_file>-resume.pth``) are written without pickled objects; the
+      resume point is written at the end of every epoch: after the validation on an
+      epoch that validates, after the training on one that does not (``eval_step`` > 1,
+      or no validation data), so an interrupt loses at most the epoch under way;
+    - a checkpoint holds the state at the end of its epoch: model, optimizer, epoch, the
+      early-stopping counter (``cur_step``), best validation score and result, every
+      epoch's training loss, and every random generator training draws from
+      (:func:`random_states`), so a resumed training repeats, on the same seed and thread
+      count, exactly the epochs an uninterrupted one would have run;
     - ``evaluate(load_best_model=True)`` and ``resume_checkpoint`` load them with
       ``weights_only=True``; a foreign pickled checkpoint loads only when the config
       sets ``trust_pickled_checkpoint: True``;
@@ -110,13 +176,39 @@ class SafeCheckpointMixin:
     def __init__(self, config, model, *args, **kwargs):
         super().__init__(config, model, *args, **kwargs)
         self.lr_schedule = checked_lr_schedule(config)
+        self._fit_loaders = {}  # the dataloaders of the running fit, for their generators
+        self._resume_points = False  # whether this fit writes a resume point every epoch
+        self._epoch_valid_result = None  # the validation result of the epoch under way
+        self._resumed_random_state = None  # set by resume_checkpoint, restored when fit starts
+        self._resumed = False
 
     def extra_checkpoint_state(self):
         return {}
 
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        self._epoch_valid_result = None
         self.set_epoch_learning_rate(epoch_idx)
         return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        self._epoch_valid_result = valid_result
+        return valid_score, valid_result
+
+    def _add_train_loss_to_tensorboard(self, epoch_idx, losses, tag="Loss/Train"):
+        # RecBole's fit calls this once per epoch, after the training (and its
+        # train_loss_dict entry) and before the validation: the end of an epoch that
+        # does not validate; an epoch that does gets its resume point after validating
+        super()._add_train_loss_to_tensorboard(epoch_idx, losses, tag=tag)
+        if self._resume_points and not self._validates_after(epoch_idx):
+            self.save_resume_point(epoch_idx)
+
+    def _validates_after(self, epoch_idx):
+        """Whether RecBole's ``fit`` validates after training epoch ``epoch_idx``."""
+        valid_data = self._fit_loaders.get("valid")
+        if self.eval_step <= 0 or not valid_data:
+            return False
+        return (epoch_idx + 1) % self.eval_step == 0
 
     def set_epoch_learning_rate(self, epoch_idx):
         """``lr_schedule: cosine``: :func:`cosine_learning_rate` of the epoch. A function
@@ -130,16 +222,20 @@ class SafeCheckpointMixin:
     def restore_extra_checkpoint_state(self, checkpoint):
         pass
 
-    def _checkpoint_state(self, epoch):
+    def _checkpoint_state(self, epoch, best_valid_result):
         state = {
             "config": plain_config(self.config),
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": plain_value(self.best_valid_score),
+            "best_valid_result": plain_value(best_valid_result),
+            "train_loss": [[int(index), plain_value(loss)] for index, loss in self.train_loss_dict.items()],
             "state_dict": self.model.state_dict(),
             "other_parameter": plain_value(self.model.other_parameter()),
             "optimizer": self.optimizer.state_dict(),
             "best_model_file": self.saved_model_file,
+            "random_state": random_states(self._fit_loaders),
+            "num_threads": torch.get_num_threads(),
         }
         state.update(self.extra_checkpoint_state())
         return state
@@ -147,16 +243,28 @@ class SafeCheckpointMixin:
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
+        if epoch == -1 and self._resumed:
+            # RecBole's fit saves the current model as the best one when nothing is left
+            # to train; after a resume that would replace the best model by the last one
+            self.logger.info(f"Nothing left to train after the resume point; the best model stays "
+                             f"{self.saved_model_file}")
+            return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        atomic_torch_save(self._checkpoint_state(epoch), saved_model_file)
+        # RecBole saves the best model after a validation that improved and before it
+        # sets best_valid_result to that validation's result
+        best_valid_result = self._epoch_valid_result if epoch >= 0 and self._epoch_valid_result is not None \
+            else self.best_valid_result
+        atomic_torch_save(self._checkpoint_state(epoch, best_valid_result), saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
     def save_resume_point(self, epoch):
-        """Everything needed to continue training after ``epoch``."""
+        """Everything needed to continue training after ``epoch``, as it is at the end of
+        that epoch (call it after the epoch's validation, if it has one)."""
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
-        atomic_torch_save(self._checkpoint_state(epoch), resume_file_for(self.saved_model_file))
+        atomic_torch_save(self._checkpoint_state(epoch, self.best_valid_result),
+                          resume_file_for(self.saved_model_file))
 
     def _load(self, path):
         return load_checkpoint(
@@ -175,34 +283,73 @@ class SafeCheckpointMixin:
         # of it, also when train_keep trains the model on a subset of its rows
         train_split = getattr(train_data, "_dataset", None)
         self.own_items_train_split = getattr(train_split, "whole_training_split", train_split)
+        self._fit_loaders = {"train": train_data, "valid": valid_data}
+        if self._resumed_random_state is not None:
+            # here rather than in resume_checkpoint: the dataloaders' generators are
+            # known only now, and nothing between the two may draw from the others
+            missing = restore_random_states(self._resumed_random_state, self._fit_loaders)
+            self._resumed_random_state = None
+            if missing:
+                self.logger.warning(set_color("Resumed without ", "red") + "; ".join(missing)
+                                    + ": the training goes on, but not as the interrupted run would have")
         parent_fit = super().fit
         if "callback_fn" not in inspect.signature(parent_fit).parameters:
             # RecBole's pre-training trainers take no callback: best model only
             return parent_fit(train_data, valid_data, verbose=verbose, saved=saved,
                               show_progress=show_progress)
-        return parent_fit(
-            train_data, valid_data, verbose=verbose, saved=saved,
-            show_progress=show_progress, callback_fn=after_validation,
-        )
+        self._resume_points = saved
+        try:
+            return parent_fit(
+                train_data, valid_data, verbose=verbose, saved=saved,
+                show_progress=show_progress, callback_fn=after_validation,
+            )
+        finally:
+            self._resume_points = False
 
     def resume_checkpoint(self, resume_file):
-        """Continue training from a best-model file or a ``-resume.pth`` file."""
+        """Continue training from a ``-resume.pth`` file (or a best-model file, which
+        holds the same state at the end of its epoch). The random states are restored
+        when ``fit`` starts; a checkpoint that lacks a part of the state is resumed with
+        a warning that names it."""
         checkpoint = self._load(str(resume_file))
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.cur_step = checkpoint["cur_step"]
-        self.best_valid_score = checkpoint["best_valid_score"]
-        # keep writing the best model where the interrupted run wrote it
-        self.saved_model_file = checkpoint.get("best_model_file") or str(resume_file)
         saved_model = checkpoint["config"]["model"]
         if str(saved_model).lower() != self.config["model"].lower():
             raise ValueError(
                 f"checkpoint {resume_file} is of model {saved_model}, "
                 f"not of {self.config['model']}"
             )
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        # keep writing the best model where the interrupted run wrote it
+        self.saved_model_file = checkpoint.get("best_model_file") or str(resume_file)
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        missing = [key for key in ("best_valid_result", "train_loss", "random_state") if key not in checkpoint]
+        result = checkpoint.get("best_valid_result")
+        self.best_valid_result = None if result is None else OrderedDict(result)
+        self.train_loss_dict = {int(index): tuple(loss) if isinstance(loss, list) else loss
+                                for index, loss in checkpoint.get("train_loss", [])}
+        self._resumed_random_state = checkpoint.get("random_state")
+        self._resumed = True
         self.restore_extra_checkpoint_state(checkpoint)
+        if missing:
+            self.logger.warning(
+                set_color("Resume checkpoint lacks ", "red") + ", ".join(missing) + f" ({resume_file}, written "
+                "before resume points held them): the training goes on, but not as the interrupted run would have")
+        threads = checkpoint.get("num_threads")
+        if threads is not None and threads != torch.get_num_threads():
+            self.logger.warning(
+                f"Resuming with {torch.get_num_threads()} torch threads; the interrupted run had {threads}: "
+                f"float sums may round differently, so the results may differ in the last digits")
+        if self.cur_step > self.stopping_step:
+            # the interrupted run had stopped early (cur_step > stopping_step is RecBole's
+            # stop condition) after writing this resume point
+            self.logger.info(f"The run had stopped early at epoch {checkpoint['epoch']} ({self.cur_step} "
+                             f"validations without improvement, stopping_step {self.stopping_step}): "
+                             f"nothing left to train")
+            self.start_epoch = max(self.start_epoch, self.epochs)
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):

@@ -14,7 +14,7 @@ from recbole_denoise.loss import (
     DenoisingPointwiseLoss,
     DropRateSchedule,
 )
-from recbole_denoise.trainer.checkpoint import SafeCheckpointMixin
+from recbole_denoise.trainer.checkpoint import SafeCheckpointMixin, plain_value
 from recbole_denoise.trainer.diagnostics import DenoisingDiagnostics
 
 # RecBole's own loss modules that have a denoising stand-in
@@ -114,7 +114,17 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
         return loss
 
     def extra_checkpoint_state(self):
-        return {"global_step": self.global_step}
+        return {"global_step": self.global_step, "denoising_history": plain_value(self.diagnostics.history)}
 
     def restore_extra_checkpoint_state(self, checkpoint):
+        """The drop schedule's iteration and the diagnostics of every epoch so far, whose
+        csv file continues beside the best model the interrupted run wrote."""
         self.global_step = int(checkpoint.get("global_step", 0))
+        root, _ = os.path.splitext(self.saved_model_file)
+        if "denoising_history" not in checkpoint:
+            self.diagnostics.csv_path = f"{root}-denoising.csv"
+            self.logger.warning(set_color("Resume checkpoint lacks the denoising diagnostics", "red")
+                                + f": {self.diagnostics.csv_path} keeps its rows and the resumed epochs "
+                                  f"are appended (an epoch trained again after the resume point appears twice)")
+            return
+        self.diagnostics.restore(checkpoint["denoising_history"], f"{root}-denoising.csv")

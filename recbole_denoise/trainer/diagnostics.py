@@ -1,8 +1,10 @@
 """What T-CE drops, measured against the known false positives (ADT Sec. 5.2.2,
 Fig. 9), and the loss of clean vs false-positive interactions (ADT Fig. 3, 7)."""
 
+import contextlib
 import csv
 import os
+import tempfile
 
 import torch
 
@@ -77,6 +79,29 @@ class DenoisingDiagnostics:
         self._write(row)
         self._reset()
         return row
+
+    def restore(self, history, csv_path):
+        """Continue after a resume point: ``history`` (the rows of every epoch up to the
+        resume point) becomes the history, and the csv file at ``csv_path`` is rewritten
+        to hold exactly those rows, so rows of epochs that the interrupted run wrote after
+        its resume point (and that the resumed run trains again) appear once."""
+        self.history = [dict(row) for row in history]
+        self.csv_path = csv_path
+        self._reset()
+        if csv_path is None:
+            return
+        handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(csv_path)}.", suffix=".tmp",
+                                             dir=os.path.dirname(os.path.abspath(csv_path)))
+        try:
+            with os.fdopen(handle, "w", newline="") as stream:
+                writer = csv.DictWriter(stream, fieldnames=self.COLUMNS)
+                writer.writeheader()
+                writer.writerows(self.history)
+            os.replace(temporary, csv_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
 
     def _write(self, row):
         if self.csv_path is None:
