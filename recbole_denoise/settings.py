@@ -56,7 +56,7 @@ class Setting:
     ``high_open``; ``choices``: allowed values (compared lower-case with
     ``ignore_case``); ``nullable``: ``~`` (None) allowed; ``item``: the Setting every list
     element must meet; ``length``: the list's length; ``or_item``: a single element may
-    stand for a list of one (``topk: 10``)."""
+    stand for a list of one (``topk: 10``); ``words``: ``expected()`` in other words."""
 
     kind: str
     low: float = None
@@ -69,6 +69,7 @@ class Setting:
     item: "Setting" = None
     length: int = None
     or_item: bool = False
+    words: str = None
 
     def accepts(self, value):
         if value is None:
@@ -103,6 +104,8 @@ class Setting:
 
     def expected(self):
         """What the key accepts, in words: ``a number in [0, 1)``."""
+        if self.words is not None:
+            return self.words
         if self.choices is not None:
             text = "one of " + ", ".join(repr(choice) for choice in self.choices)
             text += " (any case)" if self.ignore_case else ""
@@ -155,12 +158,13 @@ def integer(low=None, high=None, nullable=False):
     return Setting("int", low=low, high=high, nullable=nullable)
 
 
-def number(low=None, high=None, low_open=False, high_open=False, nullable=False):
-    return Setting("float", low=low, high=high, low_open=low_open, high_open=high_open, nullable=nullable)
+def number(low=None, high=None, low_open=False, high_open=False, nullable=False, words=None):
+    return Setting("float", low=low, high=high, low_open=low_open, high_open=high_open, nullable=nullable,
+                   words=words)
 
 
-def text(*choices, ignore_case=False, nullable=False):
-    return Setting("str", choices=choices or None, ignore_case=ignore_case, nullable=nullable)
+def text(*choices, ignore_case=False, nullable=False, words=None):
+    return Setting("str", choices=choices or None, ignore_case=ignore_case, nullable=nullable, words=words)
 
 
 def path(nullable=False):
@@ -238,8 +242,8 @@ PACKAGE_SETTINGS = {
     "own_items_duration_buckets": integer(1),
     "resume_file": path(nullable=True),
     "trust_pickled_checkpoint": flag(),
-    "lr_schedule": text(*LR_SCHEDULES, nullable=True),
-    "lr_min": number(0),
+    "lr_schedule": text(*LR_SCHEDULES, nullable=True, words="one of ~ (constant learning_rate) or cosine"),
+    "lr_min": number(0, words="a number >= 0 (the final rate of lr_schedule: cosine)"),
     "dataset_class": text(nullable=True),
     "item_modalities": mapping(nullable=True),
     "missing_feature_fill": text(*MISSING_FEATURE_FILLS, nullable=True),
@@ -308,14 +312,14 @@ def settings_for(model):
 
 
 def setting_problems(values, model, origin=lambda key: None):
-    """One line per key of ``values`` that its Setting refuses: key, value, where the
-    value came from (``origin(key)``, e.g. ``command line``) and what is expected."""
+    """One line per key of ``values`` that its Setting refuses: key, what is expected,
+    the value and where it came from (``origin(key)``, e.g. ``the command line``)."""
     problems = []
     for key, setting in settings_for(model).items():
         if key in values and not setting.accepts(values[key]):
             source = origin(key)
             where = f" (from {source})" if source else ""
-            problems.append(f"{key} = {values[key]!r}{where}: expected {setting.expected()}")
+            problems.append(f"{key} must be {setting.expected()}, got {values[key]!r}{where}")
     return problems
 
 
