@@ -64,6 +64,25 @@ def install_denoising_loss(model, loss_type, beta):
     return loss_module
 
 
+# the loss types that drop interactions (T-CE, T-BPR): only they have a drop rate to report
+TRUNCATING_LOSS_TYPES = ("TCE", "TBPR")
+
+
+def epoch_log_line(loss_type, row):
+    """The per-epoch denoising log of a ``DenoisingDiagnostics`` row: what T-CE / T-BPR
+    dropped; for the losses that drop nothing (CE, RCE, BPR, RBPR) only the mean loss of
+    clean and false-positive interactions (their schedule's rate is applied to nothing)."""
+    if loss_type in TRUNCATING_LOSS_TYPES:
+        return DenoisingDiagnostics.format(row)
+
+    def mean(value):
+        return "n/a" if value is None else f"{value:.4f}"
+
+    return (f"{row['positives']} positives, {row['false_positives']} known false positives; "
+            f"mean loss clean {mean(row['ce_clean'])} / false positive {mean(row['ce_noisy'])} "
+            f"({loss_type} drops nothing)")
+
+
 class DenoiseTrainer(SafeCheckpointMixin, Trainer):
     r"""RecBole ``Trainer`` that trains with the ADT losses and reports what they drop.
 
@@ -107,10 +126,8 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
         )
         row = self.diagnostics.end_epoch(epoch_idx, self.schedule(self.global_step))
         if row["positives"] > 0 and row["false_positives"] + row["dropped"] > 0:
-            self.logger.info(
-                set_color(f"epoch {epoch_idx} denoising", "green") + ": "
-                + DenoisingDiagnostics.format(row)
-            )
+            self.logger.info(set_color(f"epoch {epoch_idx} denoising", "green") + ": "
+                             + epoch_log_line(self.loss_type, row))
         return loss
 
     def extra_checkpoint_state(self):
