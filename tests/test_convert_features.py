@@ -50,13 +50,13 @@ def test_a_failing_extra_file_leaves_no_output_and_keeps_an_earlier_one(tmp_path
         raise OSError("disk full")
 
     out = tmp_path / "toy"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(writer.ConversionError, match="cannot write the output .disk full"):
         write(out, [ExtraFile("toy.visual.npy", broken)])
     assert list(tmp_path.iterdir()) == []
 
     write(out, [lines_file("toy.visual.tokens", ["i1"])])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(writer.ConversionError, match="cannot write the output .disk full"):
         write(out, [ExtraFile("toy.visual.npy", broken)], overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["toy"]

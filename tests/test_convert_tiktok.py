@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from recbole_denoise.data.convert import tiktok_raw
+from recbole_denoise.data.convert import reader, tiktok_raw
 from recbole_denoise.data.convert.writer import ConversionError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,7 +123,8 @@ def test_reads_a_gzipped_log_from_its_folder(tmp_path):
         (3, "1\t10\t102\t8\t10\t1\t2\t1\t23\t5\t53030\t9", "finish", "found '2'"),
         (4, "abc\t-1\t100\t7\t10\t0\t0\t0\t-1\t6\t53040\t10", "uid", "found 'abc'"),
         (5, "2\t11\t103\t9\t12\t0\t1\t1\t24\t6\t53050\t30\t1", "columns", "expected 12 tab-separated columns"),
-        (6, "2\t11\t101\t7\t-1\t0\t1\t0\t22\t6\t53060", "duration_time", "missing value"),
+        (6, "2\t11\t101\t7\t-1\t0\t1\t0\t22\t6\t53060", "columns", "found '11 columns"),
+        (6, "2\t11\t101\t7\t-1\t0\t1\t0\t22\t6\t53060\t", "duration_time", "missing value"),
         (7, "3\t12\t104\t9\t12\t2\t0\t0\t-1\t7\tsoon\t12.5", "time", "found 'soon'"),
         (10, "4\t13\t105\t10\t-7\t0\t0\t0\t25\t8\t53100\t20", "item_city", "found '-7'"),
         (13, "5\t13\t103\t9\t12\t0\t0\t1\t24\t8\t53120\t-3", "duration_time", "found '-3'"),
@@ -178,7 +179,7 @@ def test_cli(tmp_path):
 
 
 def test_chunked_reading_gives_the_same_rows_and_line_numbers(tmp_path, monkeypatch):
-    monkeypatch.setattr(tiktok_raw, "_CHUNK_ROWS", 4)  # the log spans four chunks
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 100)  # the log spans several blocks of a few lines
     whole = tiktok_raw.convert(LOG, tmp_path / "whole" / "tiktok", quiet=True)
     assert whole.rows_read == 12 and whole.rows_kept == 11 and whole.stats["false positives"] == 4
     assert read_inter(tmp_path / "whole" / "tiktok").loc[("3", "100"), "timestamp"] == "53090"

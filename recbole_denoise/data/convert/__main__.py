@@ -1,7 +1,7 @@
 """Command line: ``python -m recbole_denoise.data.convert <source> --raw ... --out dataset/<name>``.
 
 Exit status: 0 on success, 1 when the conversion fails (the message names the file,
-line and field), 2 on bad command-line usage.
+line and field, or the system error), 2 on bad command-line usage.
 """
 
 import argparse
@@ -40,6 +40,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         load_source(args.source).run(args)
     except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a raw file that cannot be opened: a message, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

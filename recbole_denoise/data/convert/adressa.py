@@ -107,7 +107,7 @@ def convert(
     if missing_dwell not in MISSING_DWELL_POLICIES:
         raise ValueError(f"missing_dwell must be one of {MISSING_DWELL_POLICIES}, not {missing_dwell!r}")
     options = {"min_dwell": min_dwell, "missing_dwell": missing_dwell, "min_interactions": min_interactions}
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options=options)
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet, options=options)
     files = event_files(Path(raw))
     summary.stats["event files"] = len(files)
     clicks = read_clicks(files, summary)

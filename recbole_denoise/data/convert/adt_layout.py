@@ -104,7 +104,7 @@ def convert(
     if clean_threshold is not None and not math.isfinite(clean_threshold):
         raise ConversionError("bad threshold", field="clean_threshold", expected="a finite number",
                               found=clean_threshold)
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite)
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet)
     folder, prefix = locate_files(Path(raw), prefix, summary.dataset, rated=clean_threshold is not None)
     test_path = folder / f"{prefix}{TEST_SUFFIX}"
     if clean_threshold is not None and (folder / f"{prefix}{RATED_TEST_SUFFIX}").is_file():

@@ -91,7 +91,7 @@ def convert(
     quiet: bool = False,
 ) -> ConversionSummary:
     """Convert an Amazon Books review or ratings file at ``raw`` into ``out``."""
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite,
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
                                options={"format": raw_format, "min_interactions": min_interactions})
     path = find_raw_file(Path(raw))
     if raw_format == "auto":

@@ -121,7 +121,7 @@ def convert(raw, out, *, name: Optional[str] = None, log: str = "random", overwr
     """Convert the KuaiRand release at ``raw`` (folder, its data/ folder, or one log) into ``out``."""
     if log not in LOG_CHOICES:
         raise ConversionError("unknown log choice", field="log", expected=" or ".join(LOG_CHOICES), found=log)
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options={"log": log})
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet, options={"log": log})
     folder, logs = locate_logs(Path(raw), log)
     frames = []
     for path in logs:

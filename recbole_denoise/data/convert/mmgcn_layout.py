@@ -120,7 +120,7 @@ def convert(
     quiet: bool = False,
 ) -> ConversionSummary:
     """Convert the MMGCN-layout folder ``raw`` into ``out`` (see the module docstring)."""
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite,
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
                                options={"n_users": n_users, "trust_pickle": trust_pickle})
     folder = Path(raw)
     paths = locate_split_files(folder)

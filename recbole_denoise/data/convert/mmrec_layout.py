@@ -88,7 +88,7 @@ def convert(
     quiet: bool = False,
 ) -> ConversionSummary:
     """Convert the MMRec ``.inter`` file at ``raw`` (or its folder) and its feature arrays into ``out``."""
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite,
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
                                options={"keep_cold_start_users": keep_cold_start_users})
     path = find_inter_file(Path(raw))
     rows = read_inter_file(path, summary)

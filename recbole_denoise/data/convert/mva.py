@@ -127,7 +127,7 @@ def convert(
         raise ConversionError("unknown unit", field="timestamp_unit", expected="auto, s or ms", found=timestamp_unit)
     options = {"interactions": interactions, "clip_dir": None if clip_dir is None else str(clip_dir),
                "playing_time_unit": playing_time_unit, "timestamp_unit": timestamp_unit}
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options=options)
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet, options=options)
     folder = Path(raw)
     if not folder.is_dir():
         raise ConversionError("the MVA release is a folder", file=folder,

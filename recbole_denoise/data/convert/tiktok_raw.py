@@ -54,6 +54,7 @@ import pandas as pd
 
 from .features import DenseModality, WordModality, describe, modality_files
 from .protocols import grcn_protocol
+from .reader import read_delimited
 from .writer import (
     concat_typed,
     CLEAN_FIELD,
@@ -66,7 +67,6 @@ from .writer import (
     finish_conversion,
     iter_json_objects,
     keep_latest_per_pair,
-    open_text,
     parse_id,
     require,
     start_conversion,
@@ -102,8 +102,6 @@ INTER_TYPES = {USER_FIELD: "token", ITEM_FIELD: "token", **{c: "token" for c in 
 
 _DIGITS = re.compile(r"\d+")
 _SIDE_ID = re.compile(r"\d+|-1")
-_CHUNK_ROWS = 500_000  # rows parsed at a time: bounds the memory of the raw text
-_PARSER_LINE = re.compile(r"line (\d+)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +136,7 @@ def convert(
                               found=clean_rule)
     if keep not in KEEP_CHOICES:
         raise ConversionError("unknown keep choice", field="keep", expected=" or ".join(KEEP_CHOICES), found=keep)
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite,
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
                                options={"features": None if features is None else str(features),
                                         "clean_rule": clean_rule, "keep": keep})
     feature_dir = check_feature_dir(features)
@@ -186,33 +184,18 @@ def check_feature_dir(features) -> Optional[Path]:
 def read_log(path: Path, summary: ConversionSummary) -> pd.DataFrame:
     """The log as typed columns plus the 1-based ``line`` of every row; blank lines skipped.
 
-    Read in chunks by pandas' C parser (the full log has about 20 million rows); every
+    Read block by block through :func:`.reader.read_delimited` (the full log has about 20
+    million rows; every row must have the 12 fields); every
     chunk is checked column by column, so that the first bad value is reported with its line.
     """
     chunks = []
-    lines_before = 0
-    with open_text(path) as handle:
-        reader = pd.read_csv(handle, sep="\t", header=None, names=list(RAW_COLUMNS), dtype=str, na_filter=False,
-                             skip_blank_lines=False, quoting=3, engine="c", chunksize=_CHUNK_ROWS)
-        try:
-            for chunk in reader:
-                lines = np.arange(lines_before + 1, lines_before + len(chunk) + 1)
-                lines_before += len(chunk)
-                columns = {column: DistinctValues(chunk[column]) for column in RAW_COLUMNS}
-                blank = np.logical_and.reduce([values.empty_rows() for values in columns.values()])
-                for values in columns.values():
-                    values.keep_rows(~blank)
-                summary.rows_read += int((~blank).sum())
-                chunks.append(typed_chunk(columns, lines[~blank], path))
-        except pd.errors.ParserError as error:
-            match = _PARSER_LINE.search(str(error))
-            raise ConversionError("wrong number of columns", file=path,
-                                  line=int(match.group(1)) if match else None, field="columns",
-                                  expected=f"{len(RAW_COLUMNS)} tab-separated columns",
-                                  found=str(error).split(". ")[-1]) from None
-        except UnicodeDecodeError as error:
-            raise ConversionError("cannot decode the file", file=path, expected="UTF-8 text",
-                                  found=error.object[error.start:error.end]) from None
+    for chunk, lines in read_delimited(path, RAW_COLUMNS, sep="\t", quoted=False):
+        columns = {column: DistinctValues(chunk[column]) for column in RAW_COLUMNS}
+        blank = np.logical_and.reduce([values.empty_rows() for values in columns.values()])
+        for values in columns.values():
+            values.keep_rows(~blank)
+        summary.rows_read += int((~blank).sum())
+        chunks.append(typed_chunk(columns, lines[~blank], path))
     if not chunks or summary.rows_read == 0:
         raise ConversionError("no rows in the log", file=path, expected="tab-separated rows")
     return concat_typed(chunks)

@@ -46,8 +46,6 @@ watch-row cleaning step and the protocol.
 """
 
 import argparse
-import io
-import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -57,6 +55,7 @@ import pandas as pd
 from recbole_denoise.data import watch_time
 
 from .protocols import watch_protocol
+from .reader import header_names, read_delimited
 from .writer import (
     concat_typed,
     ITEM_FIELD,
@@ -66,7 +65,6 @@ from .writer import (
     ConversionSummary,
     ensure_output_free,
     finish_conversion,
-    open_text,
     start_conversion,
 )
 
@@ -81,8 +79,6 @@ OPTIONAL = ("timestamp",)
 PLAY_FIELD, DURATION_FIELD, TIME_FIELD = "play_time", "duration", "timestamp"
 MS_PER_SECOND = 1000.0
 
-_CHUNK_ROWS = 1_000_000
-_PARSER_LINE = re.compile(r"line (\d+)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +100,7 @@ def convert(raw, out, *, name: Optional[str] = None, train=None, valid=None, tes
     ``train`` / ``valid`` / ``test`` (file names in the folder ``raw``, or paths), into ``out``."""
     given = {"train": train, "valid": valid, "test": test}
     options = {split: None if path is None else str(path) for split, path in given.items()}
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, options=options)
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet, options=options)
     split_paths = find_split_csvs(Path(raw), given)
     for path in (split_paths or {}).values():
         ensure_output_free(Path(out), overwrite, raw=path)
@@ -225,14 +221,6 @@ def find_csv(raw: Path, default_name: str) -> Path:
                           expected=f"{default_name} or a single .csv file", found=[p.name for p in found])
 
 
-def read_header(path: Path) -> List[str]:
-    with open_text(path) as handle:
-        first = handle.readline()
-    if not first.strip():
-        raise ConversionError("empty file or missing header line", file=path, line=1, expected="a header line")
-    return list(pd.read_csv(io.StringIO(first), nrows=0).columns)
-
-
 def read_csv_log(
     path: Path,
     summary: Optional[ConversionSummary],
@@ -242,52 +230,33 @@ def read_csv_log(
     *,
     what: str = "log",
 ) -> pd.DataFrame:
-    """A comma-separated file with a header, read in chunks of strings and typed chunk by chunk.
+    """A comma-separated file with a header, read block by block and typed chunk by chunk.
 
     ``required`` columns must be in the header; ``optional`` ones are read when present;
-    the others are ignored (listed in the summary stats). A row with more fields than the
-    header is an error; pandas reads a row with fewer fields as empty trailing cells,
-    which the column checks then treat as missing values. ``typed(chunk, lines)`` turns a
-    chunk of stripped strings (with the 1-based line number of every row; the header is
+    the others are ignored (listed in the summary stats). Every row must have as many
+    fields as the header (:func:`.reader.read_delimited`). ``typed(chunk, lines)`` turns
+    a chunk of stripped strings (with the 1-based line number of every row; the header is
     line 1) into typed columns. Blank lines are skipped; every other row counts as read
     when ``summary`` is given (interaction files).
     """
-    header = read_header(path)
+    header_line, header = header_names(path, sep=",", quoted=True)
     missing = [c for c in required if c not in header]
     if missing:
-        raise ConversionError("required column missing from the header", file=path, line=1, field=missing[0],
-                              expected=", ".join(required), found=",".join(header))
+        raise ConversionError("required column missing from the header", file=path, line=header_line,
+                              field=missing[0], expected=", ".join(required), found=",".join(header))
     columns = [c for c in header if c in set(required) | set(optional)]
     ignored = [c for c in header if c not in columns]
     if ignored and summary is not None:
         summary.stats[f"{path.name}: columns ignored"] = ", ".join(ignored)
-    chunks, lines_before = [], 1
-    with open_text(path) as handle:
-        reader = pd.read_csv(handle, dtype=str, na_filter=False, skip_blank_lines=False, engine="c",
-                             chunksize=_CHUNK_ROWS)
-        try:
-            for chunk in reader:
-                lines = np.arange(lines_before + 1, lines_before + len(chunk) + 1)
-                lines_before += len(chunk)
-                chunk = chunk[columns].apply(lambda column: column.str.strip())
-                blank = (chunk == "").all(axis=1).to_numpy()
-                chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
-                if summary is not None:
-                    summary.rows_read += len(chunk)
-                chunks.append(typed(chunk, lines))
-        except pd.errors.ParserError as error:
-            match = _PARSER_LINE.search(str(error))
-            raise ConversionError("wrong number of columns", file=path,
-                                  line=int(match.group(1)) if match else None, field="columns",
-                                  expected=f"{len(header)} comma-separated columns",
-                                  found=str(error).split(". ")[-1]) from None
-        except UnicodeDecodeError as error:
-            raise ConversionError("cannot decode the file", file=path, expected="UTF-8 text",
-                                  found=error.object[error.start:error.end]) from None
-    if not chunks or sum(len(c) for c in chunks) == 0:
+    chunks = []
+    for chunk, lines in read_delimited(path, header, sep=",", quoted=True, usecols=columns,
+                                       skip_lines=header_line, strip=True):
+        if summary is not None:
+            summary.rows_read += len(chunk)
+        chunks.append(typed(chunk.reset_index(drop=True), lines))
+    if not chunks:
         raise ConversionError(f"no rows in the {what}", file=path, expected="comma-separated rows after the header")
     return concat_typed(chunks)
-
 
 
 def _fail(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, path: Path, problem: str,
@@ -300,15 +269,25 @@ def _fail(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, 
 def token_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path, *,
                  missing_ok: bool = False) -> pd.Categorical:
     """Ids as a categorical column; an empty id (unless ``missing_ok``: a missing value)
-    or one with a space or a leading double quote is an error."""
-    values = chunk[column]
-    empty = (values == "").to_numpy()
+    or one with a space or a leading double quote is an error.
+
+    The checks run once per distinct id, not once per row (a log repeats its ids)."""
+    codes, uniques = pd.factorize(chunk[column].to_numpy(dtype=object))
+    ids = pd.Series(uniques, dtype=object)
+
+    def first_row(bad_ids: np.ndarray) -> np.ndarray:
+        return np.asarray(bad_ids, dtype=bool)[codes]
+
+    empty = (ids == "").to_numpy()
     if empty.any() and not missing_ok:
-        _fail(chunk, column, empty, lines, path, "missing id", "a non-empty id")
-    bad = values.str.contains(r"\s", regex=True).to_numpy() | values.str.startswith('"').to_numpy()
+        _fail(chunk, column, first_row(empty), lines, path, "missing id", "a non-empty id")
+    bad = ids.str.contains(r"\s", regex=True).to_numpy() | ids.str.startswith('"').to_numpy()
     if bad.any():
-        _fail(chunk, column, bad, lines, path, "bad id", "an id without spaces")
-    return values.mask(empty).astype("category").array
+        _fail(chunk, column, first_row(bad), lines, path, "bad id", "an id without spaces")
+    if empty.any():  # a missing value: code -1, and the empty id is no category
+        codes = np.where(empty[codes], -1, codes - np.cumsum(empty)[codes])
+        uniques = uniques[~empty]
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
 
 
 def number_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path, *,

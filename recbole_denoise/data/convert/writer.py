@@ -37,7 +37,6 @@ that raise :class:`ConversionError` with file and line, value checks, keeping th
 review of a user-item pair, and the k-core filter.
 """
 
-import gzip
 import json
 import math
 import os
@@ -54,6 +53,10 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from .errors import ConversionError
+from .reader import iter_lines, show_progress
+from .staging import aside_prefix, check_output_writable, clear_stale_folders, make_staging_folder, unmark
+
 CLEAN_FIELD = "clean"
 USER_FIELD = "user_id"
 ITEM_FIELD = "item_id"
@@ -64,56 +67,6 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPLIT_SUFFIX = re.compile(r"^([A-Za-z0-9_]+)\.inter$")
 _FEATURE_SUFFIXES = ("user", "item")
 _EXTRA_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ConversionError(ValueError):
-    """A raw file cannot be converted, or the output cannot be written.
-
-    The message names what is known of: the file, the 1-based line number (counting a
-    header line if the format has one), the field, and what was expected vs. found.
-    The same pieces are kept as attributes for programs.
-    """
-
-    def __init__(
-        self,
-        problem: str,
-        *,
-        file: Any = None,
-        line: Optional[int] = None,
-        field: Optional[str] = None,
-        expected: Optional[str] = None,
-        found: Any = None,
-    ):
-        self.problem = problem
-        self.file = None if file is None else str(file)
-        self.line = line
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(self._compose())
-
-    def _compose(self) -> str:
-        where = []
-        if self.file is not None:
-            where.append(self.file)
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.field is not None:
-            where.append(f"field '{self.field}'")
-        message = (", ".join(where) + ": " if where else "") + self.problem
-        if self.expected is not None:
-            message += f"; expected {self.expected}"
-            if self.found is not None:
-                message += f", found {_short_repr(self.found)}"
-        return message
-
-
-def _short_repr(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- summary
@@ -188,36 +141,6 @@ def _readable(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- reading raw files
-
-
-def open_text(path: Path):
-    """Open a UTF-8 text file for reading, gunzipping it when it is gzip (by magic bytes).
-
-    Lines end at ``\\n`` only, so line numbers match ``wc -l`` / ``sed -n``.
-    """
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, "r", encoding="utf-8", newline="\n")
-
-
-def iter_lines(path: Path) -> Iterator[Tuple[int, str]]:
-    """Yield ``(line number, text)`` for every non-blank line, line endings removed."""
-    number = 0
-    with open_text(path) as handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                text = line.rstrip("\r\n")
-                if text.strip():
-                    yield number, text
-        except UnicodeDecodeError as error:
-            raise ConversionError(
-                "cannot decode the file", file=path, line=number + 1,
-                expected="UTF-8 text", found=error.object[error.start:error.end],
-            ) from None
-        except (OSError, EOFError) as error:  # truncated or corrupt gzip
-            raise ConversionError(f"cannot read the file ({error})", file=path, line=number + 1) from None
 
 
 def iter_json_objects(path: Path) -> Iterator[Tuple[int, dict]]:
@@ -491,10 +414,18 @@ def _format_floats(series: pd.Series, *, file: str, field: str) -> pd.Series:
     if np.isinf(known.to_numpy()).any():
         raise ConversionError("infinite value in a float field", file=file, field=field,
                               expected="finite numbers")
-    # Whole numbers (ratings, flags, unix seconds) are written without a trailing ".0".
-    if (known == np.round(known)).all() and (known.abs() < 2**53).all():
-        return values.astype("Int64").astype("string").fillna("")
-    return values.map(lambda v: "" if pd.isna(v) else _float_text(v))
+    return pd.Series(_float_texts(values.to_numpy()), index=series.index)
+
+
+def _float_texts(values: np.ndarray) -> np.ndarray:
+    """Numbers as text, vectorised: whole numbers (ratings, flags, unix seconds) without a
+    trailing ".0", others in numpy's shortest round-trip form (as ``repr``), NaN as ""."""
+    texts = values.astype(str).astype(object)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+    texts[whole] = values[whole].astype(np.int64).astype(str)
+    texts[np.isnan(values)] = ""
+    return texts
 
 
 def _float_text(value: Any) -> str:
@@ -642,7 +573,7 @@ def _move_into_place(staged: Path, out_dir: Path, overwrite: bool) -> None:
         os.rename(staged, out_dir)
         return
     ensure_output_free(out_dir, overwrite)
-    aside = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+    aside = out_dir.parent / f"{aside_prefix(out_dir)}{uuid.uuid4().hex[:8]}"
     os.rename(out_dir, aside)
     try:
         os.rename(staged, out_dir)
@@ -707,10 +638,8 @@ def write_atomic_dataset(
     _check_extra_files(extra_files, [f"{name}.{t.suffix}" for t in tables] + [f"{name}.yaml", SUMMARY_FILE])
     ensure_output_free(out_dir, overwrite)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    staged = make_staging_folder(out_dir)
     try:
-        os.chmod(staged, 0o755)  # mkdtemp makes it private; a dataset folder is not
         files: Dict[str, Optional[int]] = {}
         for table in tables:
             file_name = f"{name}.{table.suffix}"
@@ -725,7 +654,12 @@ def write_atomic_dataset(
         with open(staged / SUMMARY_FILE, "w", encoding="utf-8") as handle:
             json.dump({"dataset_config": config, **summary.to_dict()}, handle, indent=2, default=str)
             handle.write("\n")
+        unmark(staged)
         _move_into_place(staged, out_dir, overwrite)
+    except OSError as error:  # a full disk, a folder removed under us: a message, not a traceback
+        shutil.rmtree(staged, ignore_errors=True)
+        raise ConversionError(f"cannot write the output ({error.strerror or error})",
+                              file=error.filename or out_dir) from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
@@ -751,14 +685,20 @@ def start_conversion(
     *,
     name: Optional[str] = None,
     overwrite: bool = False,
+    quiet: bool = False,
     options: Optional[Mapping[str, Any]] = None,
 ) -> ConversionSummary:
-    """Check the raw path, the dataset name and the output before any reading starts."""
+    """Check the raw path, the dataset name and the output before any reading starts;
+    clear what killed conversions to the same output left (:mod:`.staging`); turn the
+    progress bar of large raw files on unless ``quiet``."""
     raw_path = Path(raw)
     if not raw_path.exists():
         raise ConversionError("raw input not found", file=raw_path, expected="an existing file or folder")
     dataset = check_dataset_name(Path(out), name)
     ensure_output_free(Path(out), overwrite, raw=raw_path)
+    check_output_writable(Path(out))
+    clear_stale_folders(Path(out), quiet=quiet)
+    show_progress(not quiet)
     return ConversionSummary(
         source=source, dataset=dataset, raw=str(raw_path), out=str(out), options=dict(options or {})
     )

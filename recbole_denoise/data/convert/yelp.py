@@ -77,7 +77,7 @@ def convert(
     quiet: bool = False,
 ) -> ConversionSummary:
     """Convert the Yelp review file at ``raw`` (the file or its folder) into ``out``."""
-    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite,
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
                                options={"min_interactions": min_interactions})
     path = find_review_file(Path(raw))
     reviews = read_reviews(path, summary)
