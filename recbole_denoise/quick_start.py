@@ -93,7 +93,8 @@ def _train_and_test(config, trainer, data, saved):
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
 
-    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(f"The running environment of this training (device: {config['device']}) is as follows:\n"
+                + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = _result(config, trainer, best_valid_score, best_valid_result, test_result)

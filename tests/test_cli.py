@@ -37,10 +37,47 @@ def test_cli_runs_recbole_models_through_the_same_entry(tmp_path):
     assert "test result" in done.stdout + done.stderr
 
 
-def test_cli_reports_an_unknown_model_clearly(tmp_path):
-    done = _run_cli(tmp_path, "--model=NoSuchModel", "--dataset=ml-100k")
-    assert done.returncode != 0
-    assert "[NoSuchModel] is neither a recbole_denoise model nor a RecBole model" in done.stderr
+def test_cli_reports_an_unknown_model_with_the_names_that_exist(tmp_path):
+    done = _run_cli(tmp_path, "--model=gmf", "--dataset=ml-100k")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "lightgbm'" not in done.stderr
+    assert "[gmf] is neither a recbole_denoise model nor a RecBole model; did you mean GMF" in done.stderr
+    assert "recbole_denoise models: CDAE, DPSkipNet, FRAME, GMF" in done.stderr
+    assert "RecBole general recommenders: " in done.stderr and "LightGCN" in done.stderr
+
+
+def test_help_lists_models_datasets_and_where_the_keys_are_documented(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "run_recbole_denoise.py"), "--help"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for text in ("GMF", "FRAME", "DPSkipNet", "GRCN", "Popularity", "RecBole's own models",
+                 "microvideo-sim", "ml-100k-mm", "properties/overall.yaml", "properties/model/<Model>.yaml",
+                 "README.md"):
+        assert text in done.stdout, text
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--epochs=-1", "epochs must be an integer >= 1, got -1 (from the command line)"),
+    ("--loss_type=XYZ", "loss_type must be one of 'CE', 'TCE', 'RCE', got 'XYZ' (from the command line)"),
+])
+def test_cli_refuses_a_setting_it_cannot_honour_before_training(tmp_path, arg, message):
+    done = _run_cli(tmp_path, "--model=GMF", "--dataset=ml-100k", arg)
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*.pth"))  # nothing trained, nothing saved
+
+
+def test_cli_ce_run_logs_no_drop_rate_warns_a_misspelt_key_and_names_its_device(tmp_path):
+    done = _run_cli(tmp_path, "--model=GMF", "--dataset=ml-100k", "--loss_type=CE", "--epochs=1",
+                    "--drop_rat=0.1")
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "WARNING setting drop_rat = 0.1 is not read by recbole_denoise or RecBole" in log
+    assert "did you mean drop_rate?" in log
+    [epoch_line] = [line for line in log.splitlines() if "epoch 0 denoising" in line]
+    assert "mean loss clean" in epoch_line and "(CE drops nothing)" in epoch_line
+    assert "drop rate" not in epoch_line and "dropped" not in epoch_line
+    assert "(device: cpu)" in log and "use_gpu = False" in log
 
 
 def _fixed_config(tmp_path, **extra):

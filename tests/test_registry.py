@@ -24,6 +24,21 @@ def test_get_model_prefers_the_package_then_recbole():
         get_model("NoSuchModel")
 
 
+def test_an_unknown_model_name_lists_the_models_that_exist_and_the_closest():
+    with pytest.raises(ValueError) as error:
+        get_model("NoSuchModel")
+    message = str(error.value)
+    assert "No module named" not in message  # RecBole's lookup imported its lightgbm wrapper
+    assert "recbole_denoise models: CDAE, DPSkipNet, FRAME, GMF, GRCN" in message
+    assert "RecBole general recommenders: " in message and "LightGCN" in message
+    assert "RecBole sequential recommenders: " in message and "SASRec" in message
+    # a module that exists under another spelling of the class
+    with pytest.raises(ValueError, match=r"\[gmf\] is neither .*; did you mean GMF"):
+        get_model("gmf")
+    with pytest.raises(ValueError, match=r"did you mean LightGCN"):
+        get_model("LightGNC")
+
+
 def test_get_trainer_picks_denoise_trainer_for_adt_losses(quiet_config):
     config = Config(model="GMF", dataset="ml-100k", config_dict=quiet_config(loss_type="TCE"))
     assert get_trainer(ModelType.GENERAL, "GMF", config) is DenoiseTrainer
