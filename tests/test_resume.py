@@ -3,6 +3,7 @@ trains the same epochs, with the same losses, early stopping, best validation re
 diagnostics and test metrics, as the same run left alone (issue #9)."""
 
 import csv
+import logging
 import os
 import random
 
@@ -14,8 +15,8 @@ from recbole.trainer import Trainer
 from recbole_denoise.quick_start import run_recbole_denoise
 from recbole_denoise.runtime import TrainingInterrupted
 from recbole_denoise.trainer import DenoiseTrainer, SafeCheckpointMixin
-from recbole_denoise.trainer.checkpoint import random_states, restore_random_states
-from support import QUIET
+from recbole_denoise.trainer.checkpoint import random_states, restore_random_states, resume_file_for
+from support import QUIET, prepared
 
 PLANTED = {
     "load_col": {"inter": ["user_id", "item_id", "clean"]},
@@ -195,3 +196,24 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
     # a dataloader the state names but fit did not get is reported, not skipped silently
     missing = restore_random_states(torch.load(path, weights_only=True), {})
     assert missing == ["the shuffling state of the train dataloader (fit got none)"]
+
+
+def test_a_resume_point_lacking_state_or_from_another_thread_count_resumes_with_warnings(
+        tmp_path, planted_dataset, caplog):
+    settings = dict(PLANTED, data_path=planted_dataset, loss_type="TCE", epochs=2)
+    _, (train, valid, _), trainer = prepared("GMF", "planted", tmp_path / "first", **settings)
+    trainer.fit(train, valid)
+    checkpoint = torch.load(resume_file_for(trainer.saved_model_file), weights_only=True)
+    for key in ("best_valid_result", "train_loss", "random_state", "denoising_history"):
+        del checkpoint[key]  # as resume points were written before they held them
+    checkpoint["num_threads"] = torch.get_num_threads() + 1
+    torch.save(checkpoint, tmp_path / "old-resume.pth")
+
+    _, _, resumed = prepared("GMF", "planted", tmp_path / "second", **dict(settings, epochs=3))
+    with caplog.at_level(logging.WARNING):
+        resumed.resume_checkpoint(str(tmp_path / "old-resume.pth"))
+    warnings = " ".join(record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+    assert "lacks best_valid_result, train_loss, random_state" in warnings
+    assert "lacks the denoising diagnostics" in warnings
+    assert f"the interrupted run had {torch.get_num_threads() + 1}" in warnings
+    assert resumed.start_epoch == 2 and resumed.global_step == trainer.global_step
