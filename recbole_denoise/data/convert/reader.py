@@ -38,7 +38,6 @@ from .errors import ConversionError
 BLOCK_BYTES = 16 << 20  # 16 MB of raw text per block: about half a million log rows
 PROGRESS_MIN_BYTES = 64 << 20  # smaller files read in a few seconds: no bar
 GZIP_MAGIC = b"\x1f\x8b"
-NOT_TEXT = "cannot decode the file; expected UTF-8 text"
 
 _progress: ContextVar[bool] = ContextVar("recbole_denoise_convert_progress", default=True)
 _SEPARATOR_NAMES = {",": "comma", "\t": "tab"}
@@ -124,8 +123,8 @@ def _checked(block: Block, path: Path) -> Block:
         bad = error.start if bad < 0 else min(bad, error.start)
     if bad >= 0:
         line = block.first_line + block.data.count(b"\n", 0, bad)
-        raise ConversionError(f"{NOT_TEXT} (first bad byte at offset {block.offset + bad})", file=path, line=line,
-                              found=block.data[bad:bad + 4], expected="UTF-8 text") from None
+        raise ConversionError(f"cannot decode the file (first bad byte at offset {block.offset + bad})", file=path,
+                              line=line, expected="UTF-8 text", found=block.data[bad:bad + 4]) from None
     return block
 
 
