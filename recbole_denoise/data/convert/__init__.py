@@ -9,7 +9,9 @@ A source module exposes:
 - ``convert(raw, out, *, name=None, overwrite=False, quiet=False, **options)``: the
   Python entry, returning a :class:`ConversionSummary`.
 
-Every module writes through :func:`writer.write_atomic_dataset` (atomic, with a
+Every module reads raw text through :mod:`.reader` (UTF-8 checked, the field count of
+every delimited row checked, blocks of bounded size) and writes through
+:func:`writer.write_atomic_dataset` (atomic, with a
 ``<name>.yaml`` RecBole config and a ``conversion.json`` summary). Item feature files of
 multimodal sources follow the one convention of :mod:`.features`, staged with the atomic
 files. Adding a source is one module plus one line in :data:`SOURCES`.
