@@ -144,7 +144,8 @@ def test_a_misspelt_key_is_a_warning_naming_the_closest_known_key(command_line, 
 def test_known_keys_raise_no_warning(command_line, caplog):
     # RecBole's (overall, model, dataset yaml), the package's, and one read only in code
     with caplog.at_level(logging.WARNING):
-        command_line("--epochs=3", "--drop_rate=0.1", "--n_layers=2", "--threshold=None", "--simulation=None")
+        command_line("--epochs=3", "--drop_rate=0.1", "--n_layers=2", "--threshold=None", "--simulation=None",
+                     "--params_file=space.hyper", "--max_evals=3")  # the last two: recbole_denoise.hyper's options
     assert [r.getMessage() for r in caplog.records if "is not read" in r.getMessage()] == []
 
 
