@@ -142,24 +142,29 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for index, (label, model, dataset, config, stop_after) in enumerate(CASES):
             found = check(model, dataset, config, stop_after, os.path.join(folder, str(index)))
-            rows.append([f"{label}: {model} on {dataset}, {config}, SIGTERM after the resume point of epoch "
-                         f"{stop_after}"] + list(found.values()))
+            settings = ", ".join(f"{key}={value}" for key, value in config.items())
+            rows.append([f"{label}: {model} on {dataset} ({settings}), stopped after epoch {stop_after}"]
+                        + list(found.values()))
             print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
     body = "\n".join([
         "## Resume",
         "",
-        "A run stopped by SIGTERM right after the resume point of epoch k and resumed with",
-        "`--resume_file` trains the remaining epochs exactly as the same run left alone: every",
-        "epoch's training loss, the early-stopping counter, the best validation score and",
-        "result, the test metrics and (DenoiseTrainer) the denoising diagnostics in memory, in",
-        "the result and in `<run>-denoising.csv` (each epoch once) are compared for equality,",
-        "not closeness. A resume point is written at the end of every epoch (after the",
-        "validation on epochs that validate), with every random state: torch (and CUDA), numpy's",
-        "global state (RecBole's negative samplers), python's `random` and each dataloader's",
-        "shuffling generator. Same seed and thread count (here "
-        f"{torch.get_num_threads()} torch thread(s)); another thread count is warned about on resume.",
-        "`tests/test_resume.py` checks the same on small data (GMF T-CE stopped mid-validation,",
-        "DPSkipNet, RecBole's BPR from an epoch without validation, an early-stopped run).",
+        "Written by `python benchmarks/resume_check.py` (do not edit by hand). Each case runs",
+        "three times on the same seed and thread count (here "
+        f"{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() > 1 else ''}): left alone; stopped by a real",
+        "SIGTERM right after the resume point of epoch k is written; resumed with `--resume_file`.",
+        "Compared for equality, not closeness: every epoch's training loss, the early-stopping",
+        "counter, the best validation score and result, the test metrics and, for the",
+        "DenoiseTrainer, the denoising diagnostics in memory, in the result and in",
+        "`<run>-denoising.csv` (each epoch once).",
+        "",
+        "A resume point is written at the end of every epoch (after the validation on epochs",
+        "that validate, so also every epoch when `eval_step` > 1) and holds every random state:",
+        "torch (and CUDA), numpy's global state (RecBole's negative samplers), python's `random`",
+        "and each dataloader's shuffling generator. Resuming with another thread count is",
+        "warned about. `tests/test_resume.py` checks the same on small data: GMF T-CE stopped",
+        "mid-validation (the csv then holds an epoch past the resume point), DPSkipNet, RecBole's",
+        "BPR from an epoch without validation, an early-stopped run resumed twice.",
         "",
         f"Measured with `{command_line()}`:",
         "",
