@@ -59,10 +59,11 @@ def summary_rows(results, metrics):
             + [f"{statistics.mean(r['seconds'] for r in items):.0f}"] for label, items in results.items()]
 
 
-def noisy_grcn_run(dataset, base, seed):
-    """GRCN trained with injected noise: its test result plus the mean learned weight of
-    injected vs original training edges (best checkpoint), from the same run."""
-    config = Config(model="GRCN", dataset=dataset, config_dict=dict(base, seed=seed, train_noise_ratio=base["noise"]))
+def noisy_grcn_run(dataset, base, seed, noise):
+    """GRCN trained with a ``noise`` share of injected training edges: its test result plus
+    the mean learned weight of injected vs original training edges (best checkpoint),
+    from the same run."""
+    config = Config(model="GRCN", dataset=dataset, config_dict=dict(base, seed=seed, train_noise_ratio=noise))
     init_seed(config["seed"], config["reproducibility"])
     started = time.time()
     _, (train, valid, test), model, trainer = prepare(config)
@@ -112,7 +113,7 @@ def noise_section(args, base, header_note, done):
     noisy = [(f"{label} + noise", model, dict(overrides, train_noise_ratio=args.noise))
              for label, model, overrides in VARIANTS if label in labels[:3]]
     results.update(run_variants(noisy, args.dataset, args.seeds, base, args.metrics))
-    grcn_runs = [noisy_grcn_run(args.dataset, dict(base, noise=args.noise), seed) for seed in args.seeds]
+    grcn_runs = [noisy_grcn_run(args.dataset, base, seed, args.noise) for seed in args.seeds]
     results["GRCN (confid, soft) + noise"] = grcn_runs
     rows = []
     for label in labels:
