@@ -305,8 +305,8 @@ def keep_longest_view(frame: pd.DataFrame, *, user_field: str = "user_id", item_
     if len(frame) == 0:
         return frame
     order = pd.DataFrame({
-        "user": frame[user_field].to_numpy(),
-        "item": frame[item_field].to_numpy(),
+        "user": _group_key(frame[user_field]),
+        "item": _group_key(frame[item_field]),
         "minus_play": -pd.to_numeric(frame[play_field], errors="coerce").to_numpy(dtype=np.float64),
         "position": np.arange(len(frame)),
     })
@@ -320,6 +320,14 @@ def keep_longest_view(frame: pd.DataFrame, *, user_field: str = "user_id", item_
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _group_key(ids: pd.Series) -> np.ndarray:
+    """Ids to group rows by: a categorical's integer codes (sorting millions of id strings
+    is what made converting a large log slow), other columns as they are."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return ids.cat.codes.to_numpy()
+    return ids.to_numpy()
 
 
 def _check_clips(n_clips: int) -> None:

@@ -110,8 +110,9 @@ def _last_line_end(data: bytes, quote: Optional[bytes]) -> int:
 
 
 def _inside_quotes(array: np.ndarray, quote: bytes) -> np.ndarray:
-    """True for bytes inside a quoted field (a doubled quote toggles twice, so it stays inside)."""
-    return (np.cumsum(array == quote[0]) & 1).astype(bool)
+    """True for bytes inside a quoted field (a doubled quote toggles twice, so it stays inside);
+    a running parity of one byte per byte, not a running count."""
+    return np.bitwise_xor.accumulate((array == quote[0]).view(np.uint8)).view(bool)
 
 
 def _checked(block: Block, path: Path) -> Block:
@@ -204,23 +205,24 @@ def read_delimited(
 
 
 class _Rows:
-    """The rows of one block: where each starts and ends, its line number and field count."""
+    """The rows of one block: where each starts and ends, its line number and field count.
+
+    Only arrays of one entry per line or per separator are built (plus byte masks):
+    an int64 per byte would cost eight times the block."""
 
     def __init__(self, block: Block, sep: bytes, quote: Optional[bytes]):
         self.block = block
         self.array = np.frombuffer(block.data, dtype=np.uint8)
         outside = ~_inside_quotes(self.array, quote) if quote is not None and quote in block.data else None
         breaks = self.array == 10
-        self.line_of = block.first_line + np.concatenate(([0], np.cumsum(breaks)))  # line at each byte
-        ends = np.flatnonzero(breaks if outside is None else breaks & outside)
+        self.breaks = np.flatnonzero(breaks)  # every line break, quoted or not: line numbers
+        ends = self.breaks if outside is None else np.flatnonzero(breaks & outside)
         if not block.ends_with_newline:
             ends = np.append(ends, len(self.array))
         self.starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         self.ends = ends.astype(np.int64)
         separators = self.array == sep[0]
-        if outside is not None:
-            separators &= outside
-        self._separators = np.concatenate(([0], np.cumsum(separators)))
+        self.separators = np.flatnonzero(separators if outside is None else separators & outside)
 
     @property
     def count(self) -> int:
@@ -228,7 +230,7 @@ class _Rows:
 
     @property
     def lines(self) -> np.ndarray:
-        return self.line_of[self.starts]
+        return self.block.first_line + np.searchsorted(self.breaks, self.starts)
 
     def _keep(self, keep: np.ndarray) -> None:
         self.starts, self.ends = self.starts[keep], self.ends[keep]
@@ -238,13 +240,18 @@ class _Rows:
             self._keep(self.lines > line)
 
     def drop_blank(self) -> None:
-        """Rows of only spaces, tabs and ``\\r`` are blank lines, not rows."""
-        text = ~np.isin(self.array, np.frombuffer(b" \t\r", dtype=np.uint8))
-        texts = np.concatenate(([0], np.cumsum(text)))
-        self._keep(texts[self.ends] > texts[self.starts])
+        """Rows of only spaces, tabs and ``\\r`` are blank lines, not rows. Only rows that
+        are empty or start with such a byte can be blank; those few are looked at one by one."""
+        empty = self.ends == self.starts
+        first = self.array[np.minimum(self.starts, len(self.array) - 1)]  # a block is never empty
+        maybe = np.flatnonzero(~empty & np.isin(first, np.frombuffer(b" \t\r", dtype=np.uint8)))
+        blank = empty.copy()
+        for row in maybe:
+            blank[row] = not self.block.data[self.starts[row]:self.ends[row]].strip()
+        self._keep(~blank)
 
     def fields(self) -> np.ndarray:
-        return self._separators[self.ends] - self._separators[self.starts] + 1
+        return np.searchsorted(self.separators, self.ends) - np.searchsorted(self.separators, self.starts) + 1
 
     def check_field_count(self, expected: int, path: Path, sep: str) -> None:
         found = self.fields()

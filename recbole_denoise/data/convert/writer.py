@@ -376,6 +376,7 @@ _CHUNK_ROWS = 500_000  # rows formatted at a time: bounds memory on tens of mill
 
 
 def _write_table(path: Path, table: AtomicTable) -> int:
+    """Write ``table`` a chunk of rows at a time: only one chunk is ever held as text."""
     for name, ftype in table.types.items():
         if ftype == "token":
             _check_text(_distinct_values(table.frame[name]), file=path.name, field=name)
@@ -384,24 +385,38 @@ def _write_table(path: Path, table: AtomicTable) -> int:
         handle.write(table.header() + "\n")
         for start in range(0, len(frame), _CHUNK_ROWS):
             chunk = frame.iloc[start:start + _CHUNK_ROWS]
-            body = pd.DataFrame({
-                name: _format_column(chunk[name], ftype, file=path.name, field=name)
-                for name, ftype in table.types.items()
-            })
-            body.to_csv(handle, sep="\t", header=False, index=False, quoting=3, lineterminator="\n")  # 3 = QUOTE_NONE
+            rows = None
+            for name, ftype in table.types.items():
+                cells = _format_column(chunk[name], ftype, file=path.name, field=name)
+                rows = cells if rows is None else rows + "\t" + cells  # object arrays: joined in C
+            handle.write("\n".join(rows))
+            handle.write("\n")
     return len(frame)
 
 
-def _format_column(series: pd.Series, ftype: str, *, file: str, field: str) -> pd.Series:
-    """The cells of one column as written; missing values become empty cells."""
+def _format_column(series: pd.Series, ftype: str, *, file: str, field: str) -> np.ndarray:
+    """The cells of one column as written, an object array of str; missing values become empty cells."""
     if ftype == "token":
-        return series  # checked once per table; pandas writes missing values as ""
+        return _token_texts(series)  # checked once per table
     if ftype == "float":
-        return _format_floats(series, file=file, field=field)
+        return _format_floats(series, file=file, field=field).to_numpy(dtype=object)
     to_text = str if ftype == "token_seq" else _float_text
     joined = series.map(lambda seq: _join_sequence(seq, to_text, file=file, field=field))
     _check_text(joined, file=file, field=field)
-    return joined
+    return joined.to_numpy(dtype=object)
+
+
+def _token_texts(series: pd.Series) -> np.ndarray:
+    """Token cells: a categorical is written through its categories (one ``str`` per
+    distinct id), a missing value as an empty cell."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        texts = np.append(series.cat.categories.astype(str).to_numpy(dtype=object), "")
+        return texts[series.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing ""
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    texts = values.astype(str).astype(object)
+    texts[missing] = ""
+    return texts
 
 
 def _format_floats(series: pd.Series, *, file: str, field: str) -> pd.Series:
