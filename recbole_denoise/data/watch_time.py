@@ -304,19 +304,16 @@ def keep_longest_view(frame: pd.DataFrame, *, user_field: str = "user_id", item_
     then the first row. The kept rows stay in their original order."""
     if len(frame) == 0:
         return frame
-    order = pd.DataFrame({
-        "user": _group_key(frame[user_field]),
-        "item": _group_key(frame[item_field]),
-        "minus_play": -pd.to_numeric(frame[play_field], errors="coerce").to_numpy(dtype=np.float64),
-        "position": np.arange(len(frame)),
-    })
-    keys = ["user", "item", "minus_play"]
+    users, items = _group_key(frame[user_field]), _group_key(frame[item_field])
+    ties = [np.arange(len(frame))]  # least significant first (np.lexsort sorts by its last key first)
     if time_field is not None and time_field in frame:
-        order["time"] = pd.to_numeric(frame[time_field], errors="coerce").to_numpy(dtype=np.float64)
-        keys.append("time")
-    keys.append("position")
-    first = order.sort_values(keys, kind="mergesort").drop_duplicates(["user", "item"], keep="first")
-    return frame.iloc[np.sort(first["position"].to_numpy())]
+        ties.append(pd.to_numeric(frame[time_field], errors="coerce").to_numpy(dtype=np.float64))
+    ties.append(-pd.to_numeric(frame[play_field], errors="coerce").to_numpy(dtype=np.float64))
+    order = np.lexsort((*ties, items, users))  # NaN sorts last, as it did with sort_values
+    users, items = users[order], items[order]
+    first = np.ones(len(order), dtype=bool)  # the first row of each (user, item) run: its longest view
+    first[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+    return frame.iloc[np.sort(order[first])]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -324,10 +321,10 @@ def keep_longest_view(frame: pd.DataFrame, *, user_field: str = "user_id", item_
 
 def _group_key(ids: pd.Series) -> np.ndarray:
     """Ids to group rows by: a categorical's integer codes (sorting millions of id strings
-    is what made converting a large log slow), other columns as they are."""
+    is what made converting a large log slow), other columns as codes of their distinct values."""
     if isinstance(ids.dtype, pd.CategoricalDtype):
         return ids.cat.codes.to_numpy()
-    return ids.to_numpy()
+    return pd.factorize(ids.to_numpy())[0]  # equal ids, equal codes: all that grouping needs
 
 
 def _check_clips(n_clips: int) -> None:

@@ -35,7 +35,7 @@ import pandas as pd
 
 from .errors import ConversionError
 
-BLOCK_BYTES = 16 << 20  # 16 MB of raw text per block: about half a million log rows
+BLOCK_BYTES = 4 << 20  # 4 MB of raw text per block: about a hundred thousand log rows
 PROGRESS_MIN_BYTES = 64 << 20  # smaller files read in a few seconds: no bar
 GZIP_MAGIC = b"\x1f\x8b"
 

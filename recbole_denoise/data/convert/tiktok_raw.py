@@ -56,7 +56,7 @@ from .features import DenseModality, WordModality, describe, modality_files
 from .protocols import grcn_protocol
 from .reader import read_delimited
 from .writer import (
-    concat_typed,
+    ChunkedTable,
     CLEAN_FIELD,
     ITEM_FIELD,
     USER_FIELD,
@@ -188,17 +188,17 @@ def read_log(path: Path, summary: ConversionSummary) -> pd.DataFrame:
     million rows; every row must have the 12 fields); every
     chunk is checked column by column, so that the first bad value is reported with its line.
     """
-    chunks = []
+    table = ChunkedTable()
     for chunk, lines in read_delimited(path, RAW_COLUMNS, sep="\t", quoted=False):
         columns = {column: DistinctValues(chunk[column]) for column in RAW_COLUMNS}
         blank = np.logical_and.reduce([values.empty_rows() for values in columns.values()])
         for values in columns.values():
             values.keep_rows(~blank)
         summary.rows_read += int((~blank).sum())
-        chunks.append(typed_chunk(columns, lines[~blank], path))
-    if not chunks or summary.rows_read == 0:
+        table.add(typed_chunk(columns, lines[~blank], path))
+    if not len(table) or summary.rows_read == 0:
         raise ConversionError("no rows in the log", file=path, expected="tab-separated rows")
-    return concat_typed(chunks)
+    return table.frame()
 
 
 class DistinctValues:

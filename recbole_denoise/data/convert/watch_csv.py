@@ -57,6 +57,7 @@ from recbole_denoise.data import watch_time
 from .protocols import watch_protocol
 from .reader import header_names, read_delimited
 from .writer import (
+    ChunkedTable,
     concat_typed,
     ITEM_FIELD,
     USER_FIELD,
@@ -107,19 +108,31 @@ def convert(raw, out, *, name: Optional[str] = None, train=None, valid=None, tes
     paths = split_paths or {"inter": find_csv(Path(raw), DEFAULT_FILE)}
     parts = {part: read_views(path, summary) for part, path in paths.items()}
     has_time = same_time_column(parts, paths)
-    if split_paths is not None:
-        summary.stats["(user, video) pairs in more than one file"] = pairs_in_several_parts(parts)
-    views = concat_typed([frame.assign(part=code) for code, frame in enumerate(parts.values())])
-    views = drop_unusable_views(views, summary, time_field=TIME_FIELD if has_time else None)
+    time_field = TIME_FIELD if has_time else None
     types = watch_types(has_time)
-    tables = []
-    for code, part in enumerate(parts):
-        rows = views[views["part"].to_numpy() == code].drop(columns="part").reset_index(drop=True)
-        tables.append(AtomicTable("inter" if split_paths is None else f"{part}.inter", rows, types))
-        if split_paths is not None:
-            summary.stats[f"{part} rows"] = len(rows)
+    if split_paths is None:  # one log: cleaned as read, no second copy of the table
+        tables = [AtomicTable("inter", drop_unusable_views(parts.pop("inter"), summary, time_field=time_field),
+                              types)]
+    else:
+        tables = split_tables(parts, summary, types, time_field)
     return finish_conversion(summary, tables, dataset_config=watch_protocol(has_time), overwrite=overwrite,
                              quiet=quiet)
+
+
+def split_tables(parts: Dict[str, pd.DataFrame], summary: ConversionSummary, types: Dict[str, str],
+                 time_field: Optional[str]) -> List[AtomicTable]:
+    """The train / valid / test files cleaned together (one rule across the three), then
+    written apart."""
+    summary.stats["(user, video) pairs in more than one file"] = pairs_in_several_parts(parts)
+    names = list(parts)
+    views = concat_typed([parts.pop(part).assign(part=code) for code, part in enumerate(names)])
+    views = drop_unusable_views(views, summary, time_field=time_field)
+    tables = []
+    for code, part in enumerate(names):
+        rows = views[views["part"].to_numpy() == code].drop(columns="part").reset_index(drop=True)
+        tables.append(AtomicTable(f"{part}.inter", rows, types))
+        summary.stats[f"{part} rows"] = len(rows)
+    return tables
 
 
 def read_views(path: Path, summary: ConversionSummary) -> pd.DataFrame:
@@ -202,7 +215,8 @@ def drop_unusable_views(views: pd.DataFrame, summary: ConversionSummary, *,
         summary.drop(reason, count)
     full = watch_time.full_watch(watch_time.watch_ratio(kept[PLAY_FIELD], kept[DURATION_FIELD]))
     summary.stats["full watches (play >= duration)"] = f"{int(full.sum())} ({full.mean():.1%})" if len(kept) else 0
-    return kept.reset_index(drop=True)
+    kept.index = pd.RangeIndex(len(kept))  # in place: reset_index would copy the table
+    return kept
 
 
 # --------------------------------------------------------------------------- shared: reading
@@ -248,15 +262,15 @@ def read_csv_log(
     ignored = [c for c in header if c not in columns]
     if ignored and summary is not None:
         summary.stats[f"{path.name}: columns ignored"] = ", ".join(ignored)
-    chunks = []
+    table = ChunkedTable()
     for chunk, lines in read_delimited(path, header, sep=",", quoted=True, usecols=columns,
                                        skip_lines=header_line, strip=True):
         if summary is not None:
             summary.rows_read += len(chunk)
-        chunks.append(typed(chunk.reset_index(drop=True), lines))
-    if not chunks:
+        table.add(typed(chunk.reset_index(drop=True), lines))
+    if not len(table):
         raise ConversionError(f"no rows in the {what}", file=path, expected="comma-separated rows after the header")
-    return concat_typed(chunks)
+    return table.frame()
 
 
 def _fail(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, path: Path, problem: str,

@@ -263,6 +263,64 @@ def concat_typed(chunks: List[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(joined)
 
 
+class ChunkedTable:
+    """Typed chunks gathered into one table, holding one copy of the rows.
+
+    Each chunk's categorical columns are recoded at once into categories shared by the
+    whole file, so a chunk's own copy of its distinct ids is freed as soon as it is added
+    (twenty chunks of a log each repeating most users otherwise hold twenty copies).
+    """
+
+    def __init__(self):
+        self._columns: Dict[str, List[np.ndarray]] = {}
+        self._categories: Dict[str, Dict[Any, int]] = {}
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        if self._columns and list(chunk.columns) != list(self._columns):
+            raise ValueError(f"chunk columns {list(chunk.columns)} differ from {list(self._columns)}")
+        for name in chunk.columns:
+            values = chunk[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                self._categories.setdefault(name, {})
+                values = self._recode(name, values.array)
+            else:
+                values = values.to_numpy()
+            self._columns.setdefault(name, []).append(values)
+
+    def _recode(self, name: str, values: pd.Categorical) -> np.ndarray:
+        shared = self._categories[name]
+        mapping = np.fromiter((self._code(shared, c) for c in values.categories), dtype=np.int32,
+                              count=len(values.categories))
+        codes = values.codes
+        return np.where(codes < 0, -1, mapping[np.maximum(codes, 0)]).astype(np.int32)
+
+    @staticmethod
+    def _code(shared: Dict[Any, int], value: Any) -> int:
+        """The shared code of ``value``; a new value is kept as a fresh copy, not the chunk's
+        own string, which would keep the memory of the chunk's parsed text from being freed."""
+        code = shared.get(value)
+        if code is None:
+            fresh = value.encode("utf-8").decode("utf-8") if isinstance(value, str) else value
+            code = shared[fresh] = len(shared)
+        return code
+
+    def __len__(self) -> int:
+        first = next(iter(self._columns.values()), [])
+        return sum(len(part) for part in first)
+
+    def frame(self) -> pd.DataFrame:
+        joined = {}
+        for name in list(self._columns):
+            parts = self._columns.pop(name)  # drop the chunks column by column while joining
+            values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            del parts
+            if name in self._categories:
+                categories = pd.Index(list(self._categories.pop(name)), dtype=object)
+                values = pd.Categorical.from_codes(values, categories=categories)
+            joined[name] = values
+        return pd.DataFrame(joined)
+
+
 def keep_latest_per_pair(
     frame: pd.DataFrame, summary: ConversionSummary, reason: str, *, time_field: str = "timestamp"
 ) -> pd.DataFrame:
