@@ -10,13 +10,13 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
-from recbole_denoise.data.convert import reliability, reader, staging, watch_csv
+from recbole_denoise.data.convert import reader, reliability, staging, watch_csv
 from recbole_denoise.data.convert.__main__ import main
 from recbole_denoise.data.convert.writer import ConversionError
-
-from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WATCH = FIXTURES / "watch_csv" / "interactions.csv"
@@ -130,3 +130,15 @@ def test_an_unwritable_out_is_a_message_before_reading(tmp_path, capsys, where):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and "cannot create the output folder" in err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_large_files_show_a_progress_bar_on_stderr_unless_quiet(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reader, "PROGRESS_MIN_BYTES", 1)  # the fixture counts as large
+    watch_csv.convert(WATCH, tmp_path / "loud" / "w")
+    captured = capsys.readouterr()
+    assert "reading interactions.csv" in captured.err and "reading" not in captured.out
+    watch_csv.convert(WATCH, tmp_path / "quiet" / "w", quiet=True)
+    assert "reading" not in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from recbole_denoise.config import Config
-from recbole_denoise.data.convert import watch_csv
+from recbole_denoise.data.convert import reader, watch_csv
 from recbole_denoise.data.convert.__main__ import main
 from recbole_denoise.data.convert.writer import ConversionError
 from recbole_denoise.data.watch_time_dataset import WatchTimeDataset
@@ -217,3 +217,11 @@ def test_split_files_must_agree_on_the_timestamp_column(tmp_path):
         watch_csv.convert(raw, tmp_path / "data" / "bad", quiet=True)
     assert (caught.value.file, caught.value.line, caught.value.field) == (str(raw / "valid.csv"), 1, "timestamp")
     assert not (tmp_path / "data").exists()
+
+
+def test_reading_in_many_blocks_gives_the_same_dataset(tmp_path, monkeypatch):
+    whole = watch_csv.convert(RAW, tmp_path / "whole" / "w", quiet=True)
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 40)  # a block of one or two rows: ids recoded across chunks
+    blocks = watch_csv.convert(RAW, tmp_path / "blocks" / "w", quiet=True)
+    assert (tmp_path / "blocks" / "w" / "w.inter").read_bytes() == (tmp_path / "whole" / "w" / "w.inter").read_bytes()
+    assert blocks.rows_read == whole.rows_read and blocks.dropped == whole.dropped
