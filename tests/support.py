@@ -7,6 +7,17 @@ from recbole_denoise.quick_start import prepare
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False}
 
+# config of the planted-groups dataset (conftest.write_planted_dataset): full ranking on Recall@10
+PLANTED = {
+    "load_col": {"inter": ["user_id", "item_id", "clean"]},
+    "metrics": ["Recall", "NDCG"],
+    "topk": [10],
+    "valid_metric": "Recall@10",
+    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"},
+    "train_batch_size": 256,
+    "learning_rate": 0.01,
+}
+
 
 def prepared(model, dataset, checkpoint_dir, **config):
     """``(model, (train, valid, test), trainer)`` for a quiet, seeded run."""

@@ -16,18 +16,7 @@ from recbole_denoise.quick_start import run_recbole_denoise
 from recbole_denoise.runtime import TrainingInterrupted
 from recbole_denoise.trainer import DenoiseTrainer, SafeCheckpointMixin
 from recbole_denoise.trainer.checkpoint import random_states, restore_random_states, resume_file_for
-from support import QUIET, prepared
-
-PLANTED = {
-    "load_col": {"inter": ["user_id", "item_id", "clean"]},
-    "metrics": ["Recall", "NDCG"],
-    "topk": [10],
-    "valid_metric": "Recall@10",
-    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"},
-    "train_batch_size": 256,
-    "learning_rate": 0.01,
-}
-
+from support import PLANTED, QUIET, prepared
 
 def _run(monkeypatch, checkpoint_dir, model, dataset, settings, interrupt=None, resume_file=None):
     """``(trainer, result)`` of ``run_recbole_denoise``; ``interrupt(monkeypatch)`` installs

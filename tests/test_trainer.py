@@ -13,17 +13,7 @@ from recbole_denoise.loss import DenoisingPairwiseLoss, DenoisingPointwiseLoss
 from recbole_denoise.quick_start import run_recbole_denoise
 from recbole_denoise.trainer import DenoiseTrainer, install_denoising_loss
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer, load_checkpoint
-
-PLANTED = {
-    "load_col": {"inter": ["user_id", "item_id", "clean"]},
-    "metrics": ["Recall", "NDCG"],
-    "topk": [10],
-    "valid_metric": "Recall@10",
-    "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"},
-    "train_batch_size": 256,
-    "learning_rate": 0.01,
-}
-
+from support import PLANTED
 
 def _build(model, dataset, config_dict):
     config = Config(model=model, dataset=dataset, config_dict=config_dict)
