@@ -184,10 +184,12 @@ def test_graph_and_loss_read_one_clip_count_at_a_float32_boundary(tmp_path):
     split = {"split": {"RS": [1.0, 0.0, 0.0]}, "order": "RO", "group_by": None, "mode": "full"}
     loaded = _views_dataset(tmp_path, [("u", "a", 7.0, 10.0), ("u", "b", 3.0, 10.0)], n_clips=10, eval_args=split)
     dataset = loaded.build()[0]  # the training split, as FRAME sees it
-    ratio = dataset.inter_feat["watch_ratio"]
+    # RO shuffles the rows: put video a first, so the rows below are (a, b)
+    order = torch.argsort((dataset.inter_feat["item_id"] != dataset.token2id("item_id", "a")).long())
+    ratio = dataset.inter_feat["watch_ratio"][order]
     assert ratio.dtype == torch.float32  # the split's ratio has lost the boundary ...
     assert wt.watched_clip_count(ratio, 10).tolist()[0] == 6  # ... counting from it would give 6
-    counts = dataset.inter_feat["positive_clips"]
+    counts = dataset.inter_feat["positive_clips"][order]
     assert counts.tolist()[0] == 7
     # the graph path (eq. 2-4) ...
     assert _clip_edges(dataset, dataset.positive_clip_graph()) == \
