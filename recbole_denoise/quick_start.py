@@ -12,6 +12,7 @@ from logging import getLogger
 from recbole.utils import get_environment, init_seed, set_color
 
 from recbole_denoise.config import Config
+from recbole_denoise.trainer.denoise_trainer import epoch_log_line
 from recbole_denoise.runtime import (
     TrainingInterrupted, init_run_logger, quiet_known_warnings, resume_command, signal_name,
 )
@@ -99,7 +100,8 @@ def _train_and_test(config, trainer, data, saved):
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = _result(config, trainer, best_valid_score, best_valid_result, test_result)
     if "denoising" in result:
-        logger.info(set_color("denoising (last epoch)", "yellow") + f": {result['denoising']}")
+        logger.info(set_color("denoising (last epoch)", "yellow") + ": "
+                    + epoch_log_line(config["loss_type"], result["denoising"]))
     return result
 
 

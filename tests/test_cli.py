@@ -77,6 +77,8 @@ def test_cli_ce_run_logs_no_drop_rate_warns_a_misspelt_key_and_names_its_device(
     [epoch_line] = [line for line in log.splitlines() if "epoch 0 denoising" in line]
     assert "mean loss clean" in epoch_line and "(CE drops nothing)" in epoch_line
     assert "drop rate" not in epoch_line and "dropped" not in epoch_line
+    [final_line] = [line for line in log.splitlines() if "denoising (last epoch)" in line]
+    assert "(CE drops nothing)" in final_line and "drop rate" not in final_line
     assert "(device: cpu)" in log and "use_gpu = False" in log
 
 
