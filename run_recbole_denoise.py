@@ -41,13 +41,31 @@ def help_epilog():
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=help_epilog(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", "-m", type=str, default="BPR",
-                        help="model name, of this package or of RecBole (default: BPR)")
+    parser.add_argument("--model", "-m", type=str, default=None,
+                        help="model name, of this package or of RecBole (default: the config files' "
+                             "model, else BPR)")
     parser.add_argument("--dataset", "-d", type=str, default=None,
                         help="dataset name (default: the model's default_dataset, else ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space separated")
     args, _ = parser.parse_known_args()
+    # a config file that names model or dataset (recbole_denoise.hyper's best_config.yaml)
+    # runs as it is
+    named = _named_in_files(args.config_files)
+    args.model = args.model or named.get("model") or "BPR"
+    args.dataset = args.dataset or named.get("dataset")
     return args
+
+
+def _named_in_files(config_files):
+    """``model`` and ``dataset`` as the config files name them (later files win)."""
+    import yaml
+
+    named = {}
+    for path in (config_files or "").split():
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        named.update({key: values[key] for key in ("model", "dataset") if values.get(key)})
+    return named
 
 
 def usage_error(message):

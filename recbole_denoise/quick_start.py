@@ -121,9 +121,11 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
 
     Same contract as RecBole's ``objective_function``: returns ``model``,
     ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result`` and
-    ``test_result``. Inside a Ray Tune trial it reports ``valid_score`` after every
-    validation (RecBole reports once per trial, which leaves ASHA nothing to stop
-    early), then the best validation score with the test metrics.
+    ``test_result``. Inside a Ray Tune trial it reports after every validation, and only
+    then, the validation metric under its own name (``{"recall@10": ..., "epoch": ...}``
+    for ``valid_metric: Recall@10``), so ``training_iteration`` counts validations as
+    ASHA expects (RecBole reports once, after training, which leaves ASHA nothing to
+    stop early). The test result is returned, never reported: selection sees validation only.
     """
     quiet_known_warnings()
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
@@ -131,17 +133,16 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     init_run_logger(config)
     _, (train_data, valid_data, test_data), _, trainer = prepare(config)
     tune_session = _tune_session()
+    metric = config["valid_metric"].lower()
 
-    def report_epoch(epoch_idx, valid_score):
-        tune_session.report({"valid_score": float(valid_score), "epoch": epoch_idx})
+    def report_validation(epoch_idx, valid_score):
+        tune_session.report({metric: float(valid_score), "epoch": epoch_idx})
 
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, verbose=False, saved=saved,
-        callback_fn=report_epoch if tune_session is not None else None,
+        callback_fn=report_validation if tune_session is not None else None,
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved)
-    if tune_session is not None:
-        tune_session.report({"valid_score": float(best_valid_score), **dict(test_result)})
     result = _result(config, trainer, best_valid_score, best_valid_result, test_result)
     result["model"] = config["model"]
     return result

@@ -1,4 +1,4 @@
-"""Entry points: the command line (output, log file, interrupts), HyperTuning and Ray Tune."""
+"""Entry points: the command line (output, log file, interrupts); the search is in test_hyper.py."""
 
 import os
 import shlex
@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from recbole_denoise.hyper import hyperopt_search, read_params_file, ray_search
 from recbole_denoise.utils import load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,49 +79,6 @@ def test_cli_ce_run_logs_no_drop_rate_warns_a_misspelt_key_and_names_its_device(
     [final_line] = [line for line in log.splitlines() if "denoising (last epoch)" in line]
     assert "(CE drops nothing)" in final_line and "drop rate" not in final_line
     assert "(device: cpu)" in log and "use_gpu = False" in log
-
-
-def _fixed_config(tmp_path, **extra):
-    path = tmp_path / "fixed.yaml"
-    lines = {"model": "GMF", "dataset": "ml-100k", "epochs": 1, "state": "ERROR",
-             "show_progress": False, "use_gpu": False, "checkpoint_dir": str(tmp_path / "saved"),
-             "loss_type": "TCE", **extra}
-    path.write_text("".join(f"{key}: {value}\n" for key, value in lines.items()))
-    return str(path)
-
-
-def test_params_file_errors_name_the_line(tmp_path):
-    params = tmp_path / "space.hyper"
-    params.write_text("learning_rate choice [0.01, 0.001]\ndrop_rate between 0.1 0.2\n")
-    with pytest.raises(ValueError, match="space.hyper, line 2"):
-        read_params_file(str(params))
-
-
-def test_hypertuning_accepts_the_objective_function(tmp_path):
-    params = tmp_path / "space.hyper"
-    params.write_text("drop_rate choice [0.1, 0.2]\n")
-    tuner = hyperopt_search([_fixed_config(tmp_path)], str(params), max_evals=2)
-    assert len(tuner.params2result) == 2
-    best = tuner.params2result[tuner.params2str(tuner.best_params)]
-    assert best["model"] == "GMF" and "recall@20" in best["test_result"]
-
-
-def test_ray_tune_runs_trials_that_report_every_epoch(tmp_path):
-    ray = pytest.importorskip("ray")
-    params = tmp_path / "space.hyper"
-    params.write_text("learning_rate choice [0.01, 0.001]\n")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        analysis = ray_search([_fixed_config(tmp_path, epochs=2)], str(params),
-                              local_dir=str(tmp_path / "ray"), max_epochs=3, early_stopping=False)
-    finally:
-        ray.shutdown()
-    assert len(analysis.trials) == 2
-    for trial in analysis.trials:
-        # two per-epoch reports, then the final one with the test metrics (without
-        # ASHA, which may stop a trial after its first report)
-        assert trial.last_result["training_iteration"] == 3
-        assert "recall@20" in trial.last_result and "valid_score" in trial.last_result
 
 
 KNOWN_HARMLESS = ("FutureWarning", "GradScaler", "chained assignment", "will not be used in RecBole")

@@ -1,0 +1,110 @@
+"""Hyper-parameter search (recbole_denoise.hyper): options, hyperopt and Ray Tune with ASHA."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from recbole_denoise.hyper import hyperopt_search, read_params_file, ray_search
+from tests.conftest import write_planted_dataset
+from tests.support import PLANTED, QUIET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _fixed_config(folder, **extra):
+    """A fixed config on the planted dataset under ``folder/data``, named by a relative
+    ``data_path`` (the search runs with ``folder`` as working directory)."""
+    write_planted_dataset(str(folder / "data"))
+    settings = dict(QUIET, **PLANTED, model="GMF", dataset="planted", data_path="data",
+                    checkpoint_dir="saved", epochs=2, seed=2020, reproducibility=True)
+    settings.update(extra)
+    path = folder / "fixed.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return "fixed.yaml"
+
+
+def test_params_file_errors_name_the_line(tmp_path):
+    params = tmp_path / "space.hyper"
+    params.write_text("learning_rate choice [0.01, 0.001]\ndrop_rate between 0.1 0.2\n")
+    with pytest.raises(ValueError, match="space.hyper, line 2"):
+        read_params_file(str(params))
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--epochs=1", "unrecognized arguments: --epochs=1"),
+    ("--algo=bayes", "--algo bayes is not one of grid, random, hyperopt for --tool=ray"),
+])
+def test_an_option_the_search_does_not_know_is_an_error(tmp_path, arg, message):
+    done = subprocess.run([sys.executable, "-m", "recbole_denoise.hyper", "--config_files=fixed.yaml",
+                           "--params_file=space.hyper", "--tool=Ray", arg],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_hyperopt_with_a_relative_data_path_prints_and_exports_the_best(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.hyper").write_text("learning_rate choice [0.01, 0.001]\n")
+    tuner = hyperopt_search([_fixed_config(tmp_path, epochs=1)], "space.hyper", max_evals=2,
+                            best_config="best.yaml")
+    assert len(tuner.params2result) == 2
+    out = capsys.readouterr().out
+    assert "best parameters: {'learning_rate': " in out and "test result:" in out
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best["model"] == "GMF" and best["dataset"] == "planted"
+    assert best["learning_rate"] == tuner.best_params["learning_rate"]
+    assert best["data_path"] == os.path.join(str(tmp_path), "data")  # absolute, usable from anywhere
+
+
+def test_ray_asha_stops_trials_early_reports_only_validations_and_exports_a_reproducible_best(
+        tmp_path, monkeypatch, capsys):
+    ray = pytest.importorskip("ray")
+    from recbole_denoise.hyper import init_ray, report
+
+    monkeypatch.chdir(tmp_path)  # relative data_path: trials run in their own folders
+    # good learning rates first: ASHA compares later trials with those that reached a rung
+    (tmp_path / "space.hyper").write_text("learning_rate choice [0.05, 0.02, 0.000001, 0.0000001]\n")
+    fixed = _fixed_config(tmp_path, epochs=3)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        search = ray_search([fixed], "space.hyper", scheduler="asha", grace_period=1, reduction_factor=2,
+                            local_dir=str(tmp_path / "ray"), name="asha")
+    finally:
+        ray.shutdown()
+    assert search.metric == "recall@10" and search.mode == "max"
+    rows = search.trials()
+    assert len(rows) == 4
+    for result in search.grid:
+        history = result.metrics_dataframe
+        # one report per validation, and nothing after training
+        assert result.metrics["training_iteration"] == len(history) <= 3
+        assert "recall@10" in history and "test_result" not in result.metrics
+        assert not any(key.startswith("ndcg") for key in result.metrics)
+    finished = [row for row in rows if row[5] == "finished"]
+    stopped = [row for row in rows if row[5].startswith("stopped early")]
+    assert finished and all(row[2] == 3 for row in finished)
+    assert stopped and all(row[2] < 3 for row in stopped)
+
+    report(search, str(tmp_path / "best.yaml"))
+    out = capsys.readouterr().out
+    assert "stopped early after 1 validations" in out or "stopped early after 2 validations" in out
+    assert "best parameters: {'learning_rate': " in out and "test result:" in out
+    assert "recall@10" in search.test_result
+
+    # the exported yaml, run as it is from another folder, gives the best trial's validation score
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "run_recbole_denoise.py"),
+                           f"--config_files={tmp_path / 'best.yaml'}", "--state=INFO"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    [best_valid] = re.findall(r"best valid\s*: .*'recall@10', ([0-9.]+)", log)
+    assert float(best_valid) == search.best_valid_score
+    assert "GMF" in log and "planted" in log
