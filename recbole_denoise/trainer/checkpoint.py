@@ -163,9 +163,10 @@ class SafeCheckpointMixin:
       or no validation data), so an interrupt loses at most the epoch under way;
     - a checkpoint holds the state at the end of its epoch: model, optimizer, epoch, the
       early-stopping counter (``cur_step``), best validation score and result, every
-      epoch's training loss, and every random generator training draws from
-      (:func:`random_states`), so a resumed training repeats, on the same seed and thread
-      count, exactly the epochs an uninterrupted one would have run;
+      epoch's training loss and validation score and result (``valid_history``, which
+      ``python -m recbole_denoise.plot training`` draws), and every random generator
+      training draws from (:func:`random_states`), so a resumed training repeats, on the
+      same seed and thread count, exactly the epochs an uninterrupted one would have run;
     - ``evaluate(load_best_model=True)`` and ``resume_checkpoint`` load them with
       ``weights_only=True``; a foreign pickled checkpoint loads only when the config
       sets ``trust_pickled_checkpoint: True``;
@@ -179,6 +180,8 @@ class SafeCheckpointMixin:
         self._fit_loaders = {}  # the dataloaders of the running fit, for their generators
         self._resume_points = False  # whether this fit writes a resume point every epoch
         self._epoch_valid_result = None  # the validation result of the epoch under way
+        self._epoch_under_way = None  # the epoch _train_epoch last trained
+        self.valid_history = []  # [epoch, valid score, valid result] of every validation
         self._resumed_random_state = None  # set by resume_checkpoint, restored when fit starts
         self._resumed = False
 
@@ -187,12 +190,16 @@ class SafeCheckpointMixin:
 
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
         self._epoch_valid_result = None
+        self._epoch_under_way = epoch_idx
         self.set_epoch_learning_rate(epoch_idx)
         return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
         self._epoch_valid_result = valid_result
+        if self._epoch_under_way is not None:
+            self.valid_history.append([int(self._epoch_under_way), plain_value(valid_score),
+                                       plain_value(dict(valid_result))])
         return valid_score, valid_result
 
     def _add_train_loss_to_tensorboard(self, epoch_idx, losses, tag="Loss/Train"):
@@ -230,6 +237,7 @@ class SafeCheckpointMixin:
             "best_valid_score": plain_value(self.best_valid_score),
             "best_valid_result": plain_value(best_valid_result),
             "train_loss": [[int(index), plain_value(loss)] for index, loss in self.train_loss_dict.items()],
+            "valid_history": plain_value(self.valid_history),
             "state_dict": self.model.state_dict(),
             "other_parameter": plain_value(self.model.other_parameter()),
             "optimizer": self.optimizer.state_dict(),
@@ -331,6 +339,7 @@ class SafeCheckpointMixin:
         self.best_valid_result = None if result is None else OrderedDict(result)
         self.train_loss_dict = {int(index): tuple(loss) if isinstance(loss, list) else loss
                                 for index, loss in checkpoint.get("train_loss", [])}
+        self.valid_history = [list(entry) for entry in checkpoint.get("valid_history", [])]
         self._resumed_random_state = checkpoint.get("random_state")
         self._resumed = True
         self.restore_extra_checkpoint_state(checkpoint)

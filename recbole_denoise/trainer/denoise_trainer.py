@@ -125,10 +125,25 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
             show_progress=show_progress,
         )
         row = self.diagnostics.end_epoch(epoch_idx, self.schedule(self.global_step))
+        self._add_diagnostics_to_tensorboard(row)
         if row["positives"] > 0 and row["false_positives"] + row["dropped"] > 0:
             self.logger.info(set_color(f"epoch {epoch_idx} denoising", "green") + ": "
                              + epoch_log_line(self.loss_type, row))
         return loss
+
+    # DenoisingDiagnostics columns written to RecBole's tensorboard, as "Denoising/<column>"
+    TENSORBOARD_COLUMNS = ("drop_rate", "drop_precision", "random_precision", "drop_recall", "random_recall",
+                           "ce_clean", "ce_noisy")
+
+    def _add_diagnostics_to_tensorboard(self, row):
+        """The epoch's diagnostics as scalars in RecBole's tensorboard (``self.tensorboard``,
+        ``log_tensorboard/``), beside its ``Loss/Train`` and validation score; a value that
+        is undefined this epoch (no false positive seen, nothing dropped) is left out."""
+        if row["positives"] == 0:
+            return
+        for column in self.TENSORBOARD_COLUMNS:
+            if row[column] is not None:
+                self.tensorboard.add_scalar(f"Denoising/{column}", row[column], row["epoch"])
 
     def extra_checkpoint_state(self):
         return {"global_step": self.global_step, "denoising_history": plain_value(self.diagnostics.history)}
