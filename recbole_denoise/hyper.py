@@ -131,7 +131,7 @@ def write_best_config(path, fixed, params):
     best = dict(fixed, **{name: plain(value) for name, value in params.items()})
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("# written by recbole_denoise.hyper: fixed settings + best parameters\n")
-        yaml.safe_dump(best, handle, sort_keys=False, default_flow_style=None)
+        yaml.safe_dump(best, handle, sort_keys=False)
     return best
 
 
@@ -176,6 +176,7 @@ def _ray_trial(params, fixed):
 
     from recbole_denoise.quick_start import objective_function
 
+    sys.argv[1:] = []  # the Ray worker's own options, which RecBole's Config would read as settings
     settings = dict(fixed, **params)
     if "checkpoint_dir" in settings:  # a shared folder: one sub-folder per trial
         settings["checkpoint_dir"] = os.path.join(settings["checkpoint_dir"], session.get_trial_name())
@@ -187,6 +188,10 @@ def _ray_trial(params, fixed):
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(saved, handle)
     os.replace(path + ".tmp", path)
+
+
+def _trial_name(trial):
+    return f"trial_{trial.trial_id}"
 
 
 def read_trial_result(trial_dir):
@@ -262,7 +267,8 @@ def ray_search(config_file_list, params_file, algo="grid", num_samples=1, schedu
             trainable,
             param_space=ray_space(space, algo),
             tune_config=tune.TuneConfig(metric=metric, mode=mode, scheduler=chosen, search_alg=searcher,
-                                        num_samples=num_samples),
+                                        num_samples=num_samples, trial_name_creator=_trial_name,
+                                        trial_dirname_creator=_trial_name),
             run_config=air.RunConfig(name=name, storage_path=os.path.abspath(local_dir), verbose=1),
         )
     grid = tuner.fit()
@@ -291,33 +297,40 @@ class SearchResult:
         self.test_result = dict(saved["test_result"])
 
     def trials(self):
-        """One row per trial: ``(name, params, validations, last score, best score, status)``,
-        where status says whether the trial finished, was stopped early by the
-        scheduler, or failed."""
+        """One row per trial: ``(name, params, validations, epochs, last score, best score,
+        status)``, where status says whether the trial finished its training, was stopped
+        early by the scheduler, or failed."""
         rows = []
         for result in self.grid:
             history = result.metrics_dataframe
-            scores = history[self.metric].tolist() if history is not None and self.metric in history else []
+            reported = history is not None and self.metric in history
+            scores = history[self.metric].tolist() if reported else []
+            epochs = int(history["epoch"].iloc[-1]) + 1 if reported else 0
             if result.error is not None:
-                status = "error"
+                status = "failed"
             elif read_trial_result(result.log_dir) is not None:
                 status = "finished"
             else:
-                status = f"stopped early after {len(scores)} validations"
+                status = "stopped early by the scheduler"
             best = (max if self.mode == "max" else min)(scores) if scores else float("nan")
             rows.append((os.path.basename(str(result.log_dir)), {n: result.config.get(n) for n in self.param_names},
-                         len(scores), scores[-1] if scores else float("nan"), best, status))
+                         len(scores), epochs, scores[-1] if scores else float("nan"), best, status))
         return rows
 
     def summary(self):
         """The trials as a text table, best score first."""
-        rows = sorted(self.trials(), key=lambda row: row[4], reverse=self.mode == "max")
-        lines = [f"{'trial':<40} {'parameters':<40} {'validations':>11} {'last ' + self.metric:>16} "
-                 f"{'best ' + self.metric:>16}  status"]
-        for name, params, count, last, best, status in rows:
-            shown = ", ".join(f"{k}={plain(v)}" for k, v in params.items())
-            lines.append(f"{name[:40]:<40} {shown[:40]:<40} {count:>11} {last:>16.4f} {best:>16.4f}  {status}")
+        rows = sorted(self.trials(), key=lambda row: row[5], reverse=self.mode == "max")
+        width = max(len("parameters"), *(len(_shown(row[1])) for row in rows))
+        lines = [f"{'trial':<18} {'parameters':<{width}} {'validations':>11} {'epochs':>6} "
+                 f"{'last ' + self.metric:>16} {'best ' + self.metric:>16}  status"]
+        for name, params, count, epochs, last, best, status in rows:
+            lines.append(f"{name:<18} {_shown(params):<{width}} {count:>11} {epochs:>6} {last:>16.4f} "
+                         f"{best:>16.4f}  {status}")
         return "\n".join(lines)
+
+
+def _shown(params):
+    return ", ".join(f"{name}={plain(value)}" for name, value in params.items())
 
 
 # ---------------------------------------------------------------- command line

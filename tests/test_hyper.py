@@ -1,5 +1,6 @@
 """Hyper-parameter search (recbole_denoise.hyper): options, hyperopt and Ray Tune with ASHA."""
 
+import math
 import os
 import re
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from recbole_denoise.hyper import hyperopt_search, read_params_file, ray_search
+from recbole_denoise.hyper import hyperopt_search, ray_search, ray_space, read_params_file
 from tests.conftest import write_planted_dataset
 from tests.support import PLANTED, QUIET
 
@@ -85,14 +86,14 @@ def test_ray_asha_stops_trials_early_reports_only_validations_and_exports_a_repr
         assert result.metrics["training_iteration"] == len(history) <= 3
         assert "recall@10" in history and "test_result" not in result.metrics
         assert not any(key.startswith("ndcg") for key in result.metrics)
-    finished = [row for row in rows if row[5] == "finished"]
-    stopped = [row for row in rows if row[5].startswith("stopped early")]
-    assert finished and all(row[2] == 3 for row in finished)
-    assert stopped and all(row[2] < 3 for row in stopped)
+    finished = [row for row in rows if row[-1] == "finished"]
+    stopped = [row for row in rows if row[-1] == "stopped early by the scheduler"]
+    assert finished and all(row[2] == row[3] == 3 for row in finished)
+    assert stopped and all(row[2] == row[3] < 3 for row in stopped)
 
     report(search, str(tmp_path / "best.yaml"))
     out = capsys.readouterr().out
-    assert "stopped early after 1 validations" in out or "stopped early after 2 validations" in out
+    assert "stopped early by the scheduler" in out and "finished" in out
     assert "best parameters: {'learning_rate': " in out and "test result:" in out
     assert "recall@10" in search.test_result
 
@@ -108,3 +109,41 @@ def test_ray_asha_stops_trials_early_reports_only_validations_and_exports_a_repr
     [best_valid] = re.findall(r"best valid\s*: .*'recall@10', ([0-9.]+)", log)
     assert float(best_valid) == search.best_valid_score
     assert "GMF" in log and "planted" in log
+
+
+def test_ray_space_per_searcher():
+    from ray.tune.search.sample import Categorical, Float
+
+    space = {"learning_rate": ("choice", [0.1, 0.01]), "beta": ("loguniform", [-3, 0])}
+    assert ray_space(space, "grid")["learning_rate"] == {"grid_search": [0.1, 0.01]}
+    assert isinstance(ray_space(space, "random")["learning_rate"], Categorical)
+    beta = ray_space(space, "hyperopt")["beta"]
+    assert isinstance(beta, Float) and beta.lower == pytest.approx(math.exp(-3)) and beta.upper == 1
+
+
+def test_ray_hyperopt_searcher_then_resume_keeps_the_finished_trials(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from recbole_denoise.hyper import init_ray
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.hyper").write_text("learning_rate loguniform -7, -3\n")
+    fixed = _fixed_config(tmp_path, epochs=1)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        search = ray_search([fixed], "space.hyper", algo="hyperopt", num_samples=2, scheduler="fifo",
+                            local_dir=str(tmp_path / "ray"), name="bayes", seed=0)
+        rows = search.trials()
+        assert len(rows) == 2 and all(row[-1] == "finished" for row in rows)
+        assert len({row[1]["learning_rate"] for row in rows}) == 2
+        best_score = max(row[5] for row in rows)
+        assert search.best_valid_score == best_score
+        written = {row[0]: os.path.getmtime(os.path.join(search.grid.experiment_path, row[0], "trial_result.json"))
+                   for row in rows}
+
+        resumed = ray_search([fixed], "space.hyper", resume=search.grid.experiment_path)
+    finally:
+        ray.shutdown()
+    again = {row[0]: os.path.getmtime(os.path.join(resumed.grid.experiment_path, row[0], "trial_result.json"))
+             for row in resumed.trials()}
+    assert again == written  # the same trials, none trained again
+    assert resumed.best_valid_score == search.best_valid_score
