@@ -1,0 +1,237 @@
+"""The report of a group from its saved runs: per dataset and model variant, mean ± std
+over seeds of each metric, a two-sided paired t-test over seeds against the spec's
+baseline (``scipy.stats.ttest_rel`` on the seeds both have), the best mean per column
+marked; written as ``report.md``, ``report.csv`` and ``report.tex`` in the output folder.
+
+Only records made with the spec's current inputs count (a run of an edited spec is
+missing until it runs again); failed runs are listed under each table.
+"""
+
+import csv
+import math
+import os
+import statistics
+
+from recbole_denoise.group.store import RunStore
+
+# metrics where smaller is better: RecBole's list (recbole.evaluator.register.smaller_metrics)
+SMALLER_IS_BETTER = ("averagepopularity", "giniindex", "logloss", "mae", "rmse")
+VALID_PREFIX = "valid/"
+
+
+def metric_value(record, metric):
+    """``metric`` of a run record: a test metric, or ``valid/<metric>`` of the best
+    validation; ``None`` if the run did not report it."""
+    if metric.startswith(VALID_PREFIX):
+        result, key = record.get("best_valid_result") or {}, metric[len(VALID_PREFIX):]
+    else:
+        result, key = record.get("test_result") or {}, metric
+    value = {name.lower(): item for name, item in result.items()}.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def paired_p_value(values, baseline_values):
+    """Two-sided p-value of ``scipy.stats.ttest_rel`` over the seeds present in both
+    ``{seed: value}`` maps; ``None`` with fewer than two pairs or no variance."""
+    from scipy.stats import ttest_rel
+
+    seeds = sorted(set(values) & set(baseline_values))
+    if len(seeds) < 2:
+        return None
+    p_value = float(ttest_rel([values[s] for s in seeds], [baseline_values[s] for s in seeds]).pvalue)
+    return p_value if math.isfinite(p_value) else None
+
+
+def summarize(spec, out):
+    """``{dataset: {"rows": [...], "failed": [...], "metrics": [...]}}`` from the saved
+    runs of ``spec`` in ``out``. A row: label, model, variant, runs (ok / total), and per
+    metric ``n``, ``mean``, ``std`` (sample), ``p`` (against the baseline), ``values``
+    (``{seed: value}``) and ``best``."""
+    store = RunStore(out)
+    records = {run: store.load(run) for run in spec.runs}
+    ok = {run: record for run, record in records.items() if record and record.get("status") == "ok"}
+    metrics = spec.metrics or _reported_metrics(ok.values())
+    smaller = set(SMALLER_IS_BETTER) | set(spec.smaller_is_better)
+    summary = {}
+    for dataset in spec.datasets:
+        rows = []
+        for label in spec.labels:
+            runs = [run for run in spec.runs if run.dataset == dataset and run.label == label]
+            done = [run for run in runs if run in ok]
+            row = {"label": label, "model": runs[0].model, "variant": runs[0].variant,
+                   "runs": len(done), "of": len(runs),
+                   "seconds": _mean([ok[run].get("seconds") for run in done]),
+                   "peak_rss_mb": max([ok[run].get("peak_rss_mb") or 0 for run in done], default=None),
+                   "metrics": {}}
+            for metric in metrics:
+                values = {run.seed: metric_value(ok[run], metric) for run in done}
+                values = {seed: value for seed, value in values.items() if value is not None}
+                listed = list(values.values())
+                row["metrics"][metric] = {
+                    "n": len(listed), "values": values, "mean": _mean(listed),
+                    "std": statistics.stdev(listed) if len(listed) > 1 else (0.0 if listed else None),
+                }
+            rows.append(row)
+        baseline = next((row for row in rows if row["label"] == spec.baseline), None)
+        for metric in metrics:
+            for row in rows:
+                cell = row["metrics"][metric]
+                cell["p"] = (paired_p_value(cell["values"], baseline["metrics"][metric]["values"])
+                             if baseline is not None and row is not baseline else None)
+            means = [row["metrics"][metric]["mean"] for row in rows if row["metrics"][metric]["mean"] is not None]
+            if means:
+                best = round(min(means) if {metric, _base(metric)} & smaller else max(means), 4)
+                for row in rows:
+                    mean = row["metrics"][metric]["mean"]
+                    row["metrics"][metric]["best"] = mean is not None and round(mean, 4) == best
+        failed = [(run, records[run]) for run in spec.runs
+                  if run.dataset == dataset and records[run] and records[run].get("status") != "ok"]
+        summary[dataset] = {"rows": rows, "failed": failed, "metrics": metrics}
+    return summary
+
+
+def write_report(spec, out, command=None):
+    """Write ``report.md``, ``report.csv`` and ``report.tex`` into ``out``; return the
+    markdown."""
+    summary = summarize(spec, out)
+    markdown = to_markdown(spec, summary, command)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    write_csv(spec, summary, os.path.join(out, "report.csv"))
+    with open(os.path.join(out, "report.tex"), "w", encoding="utf-8") as handle:
+        handle.write(to_latex(spec, summary))
+    return markdown
+
+
+def format_p(p_value):
+    if p_value is None:
+        return "n/a"
+    return f"{p_value:.3f}" if p_value >= 0.001 else f"{p_value:.1e}"
+
+
+def format_mean_std(cell):
+    return "n/a" if cell["mean"] is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+
+
+def to_markdown(spec, summary, command=None):
+    lines = [f"## {spec.name}", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [_legend(spec), ""]
+    for dataset, part in summary.items():
+        metrics = part["metrics"]
+        lines += [f"### {dataset}", "", "| model | runs | " + " | ".join(metrics) + " | s / run | peak MB |",
+                  "|---|---|" + "---|" * len(metrics) + "---|---|"]
+        for row in part["rows"]:
+            cells = []
+            for metric in metrics:
+                cell = row["metrics"][metric]
+                text = format_mean_std(cell)
+                if cell.get("best"):
+                    text = f"**{text}**"
+                if spec.baseline and row["label"] != spec.baseline and cell["mean"] is not None:
+                    text += f" (p {format_p(cell['p'])})"
+                cells.append(text)
+            lines.append(f"| {_row_name(spec, row)} | {row['runs']}/{row['of']} | " + " | ".join(cells)
+                         + f" | {_number(row['seconds'], '.0f')} | {_number(row['peak_rss_mb'], '.0f')} |")
+        lines.append("")
+        for run, record in part["failed"]:
+            lines.append(f"- failed: {run.label}, seed {run.seed}: {record.get('error', '').splitlines()[0]}"
+                         f" (`{os.path.join('runs', run.run_id + '.json')}`)")
+        if part["failed"]:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(spec, summary, path):
+    """One line per dataset, model variant and metric, full precision."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["dataset", "label", "model", "variant", "metric", "n", "mean", "std",
+                         "p_value", "baseline", "best", "seeds", "values"])
+        for dataset, part in summary.items():
+            for row in part["rows"]:
+                for metric in part["metrics"]:
+                    cell = row["metrics"][metric]
+                    writer.writerow([dataset, row["label"], row["model"], row["variant"], metric, cell["n"],
+                                     _plain(cell["mean"]), _plain(cell["std"]), _plain(cell["p"]),
+                                     spec.baseline or "", int(bool(cell.get("best"))),
+                                     " ".join(map(str, cell["values"])),
+                                     " ".join(repr(value) for value in cell["values"].values())])
+
+
+def to_latex(spec, summary):
+    parts = [f"% {spec.name}: {_legend(spec)}"]
+    for dataset, part in summary.items():
+        metrics = part["metrics"]
+        lines = [r"\begin{table}[t]", r"\centering",
+                 rf"\caption{{{_tex(spec.name)}: {_tex(dataset)}. Mean $\pm$ std over seeds"
+                 + (rf"; $p$: paired $t$-test against {_tex(spec.baseline)}" if spec.baseline else "")
+                 + r"; best in bold.}",
+                 r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\hline",
+                 "Model & " + " & ".join(_tex(metric) for metric in metrics) + r" \\", r"\hline"]
+        for row in part["rows"]:
+            cells = []
+            for metric in metrics:
+                cell = row["metrics"][metric]
+                if cell["mean"] is None:
+                    cells.append("n/a")
+                    continue
+                mean = f"{cell['mean']:.4f}"
+                text = (rf"\textbf{{{mean}}}" if cell.get("best") else mean) + rf" $\pm$ {cell['std']:.4f}"
+                if spec.baseline and row["label"] != spec.baseline:
+                    text += rf" {{\scriptsize ($p$ {format_p(cell['p'])})}}"
+                cells.append(text)
+            lines.append(_tex(_row_name(spec, row)) + " & " + " & ".join(cells) + r" \\")
+        lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def _legend(spec):
+    text = (f"Mean ± sample std over seeds {', '.join(map(str, spec.seeds))} (test metrics unless "
+            f"`valid/`); runs: finished / planned")
+    if spec.baseline:
+        text += (f"; p: two-sided paired t-test over seeds against {spec.baseline} "
+                 f"(`scipy.stats.ttest_rel`)")
+    return text + "; the best mean per column in bold."
+
+
+def _row_name(spec, row):
+    return row["label"] + (" (baseline)" if row["label"] == spec.baseline else "")
+
+
+def _reported_metrics(records):
+    metrics = []
+    for record in records:
+        for key in record.get("test_result") or {}:
+            if key.lower() not in metrics and metric_value(record, key.lower()) is not None:
+                metrics.append(key.lower())
+    return metrics
+
+
+def _base(metric):
+    name = metric[len(VALID_PREFIX):] if metric.startswith(VALID_PREFIX) else metric
+    return name.split("@")[0]
+
+
+def _mean(values):
+    values = [value for value in values if value is not None]
+    return statistics.mean(values) if values else None
+
+
+def _number(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+def _plain(value):
+    return "" if value is None else repr(float(value))
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _tex(text):
+    return "".join(_TEX_ESCAPES.get(char, char) for char in str(text))

@@ -1,0 +1,189 @@
+"""A group spec: which model variants run on which datasets with which seeds.
+
+.. code-block:: yaml
+
+    name: adt-ml-100k-quick          # optional; default: the file name without .yaml
+    datasets: [ml-100k]              # names, or {name: ..., config: {...}}
+    seeds: [2020, 2021, 2022]
+    metrics: [recall@20, ndcg@20]    # report columns (test metrics; valid/<metric> for validation)
+    baseline: GMF CE                 # the row label the paired test compares against
+    settings: {epochs: 10}           # config of every run (state: ERROR unless set here)
+    config_files: []                 # yaml files of every run, as RecBole's --config_files
+    models:
+      - Popularity                   # a model with the settings alone
+      - model: GMF
+        config: {embedding_size: 32} # config of every variant of this model
+        variants:                    # label + config; row label "GMF CE"
+          - {label: CE, config: {loss_type: CE}}
+          - {label: TCE, config: {loss_type: TCE}}
+
+A run's config is layered: ``state: ERROR, show_progress: False``, then ``settings``,
+the dataset's ``config``, the model's ``config``, the variant's ``config``, then
+``seed``; ``checkpoint_dir`` is set per run by the runner (a folder of its own).
+"""
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+# what a run gets unless the spec says otherwise
+RUN_DEFAULTS = {"state": "ERROR", "show_progress": False}
+SPEC_KEYS = ("name", "datasets", "seeds", "metrics", "baseline", "settings", "config_files", "models",
+             "smaller_is_better")
+MODEL_KEYS = ("model", "label", "config", "variants")
+VARIANT_KEYS = ("label", "config")
+DATASET_KEYS = ("name", "config")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run, with the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training and test: ``label`` (model variant) on ``dataset`` with ``seed``."""
+
+    label: str
+    model: str
+    variant: str
+    dataset: str
+    seed: int
+    config_dict: dict = field(hash=False)
+    config_files: tuple = ()
+
+    @property
+    def run_id(self):
+        """File-name-safe id, unique in a spec: ``<dataset>__<label>__seed<seed>``."""
+        return "__".join(slug(part) for part in (self.dataset, self.label, f"seed{self.seed}"))
+
+    def inputs(self):
+        """What decides the run's result (its saved file is reused only if these match)."""
+        return {"model": self.model, "dataset": self.dataset, "config_files": list(self.config_files),
+                "config_dict": self.config_dict}
+
+
+@dataclass
+class Spec:
+    name: str
+    path: str
+    datasets: list
+    seeds: list
+    metrics: list
+    baseline: str
+    labels: list  # row labels in spec order
+    runs: list
+    smaller_is_better: list = field(default_factory=list)
+
+
+def slug(text):
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", str(text)).strip("_")
+
+
+def load_spec(path):
+    """The :class:`Spec` of the yaml file at ``path``; :class:`SpecError` names what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as error:
+        raise SpecError(f"{path}: cannot read the spec: {error}") from error
+    return parse_spec(raw, path)
+
+
+def parse_spec(raw, path="<spec>"):
+    def fail(message):
+        raise SpecError(f"{path}: {message}")
+
+    if not isinstance(raw, dict):
+        fail("a spec is a mapping with keys " + ", ".join(SPEC_KEYS))
+    _check_keys(raw, SPEC_KEYS, "the spec", fail)
+    for key in ("datasets", "seeds", "models"):
+        if not raw.get(key) or not isinstance(raw[key], list):
+            fail(f"'{key}' must be a non-empty list")
+    if not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in raw["seeds"]):
+        fail(f"'seeds' must be integers, got {raw['seeds']}")
+    if len(set(raw["seeds"])) != len(raw["seeds"]):
+        fail(f"'seeds' has duplicates: {raw['seeds']}")
+    settings = _mapping(raw.get("settings"), "'settings'", fail)
+    config_files = raw.get("config_files") or []
+    if not isinstance(config_files, list):
+        fail("'config_files' must be a list of yaml files")
+
+    datasets = [_dataset(entry, fail) for entry in raw["datasets"]]
+    variants = [variant for entry in raw["models"] for variant in _model_variants(entry, fail)]
+    labels = [label for label, _, _, _ in variants]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        fail(f"two model variants share the label {duplicates[0]!r}; give variants distinct labels")
+    if len({slug(label) for label in labels}) != len(labels):
+        fail(f"labels {labels} differ only in characters that file names drop; rename one")
+    baseline = raw.get("baseline")
+    if baseline is not None and baseline not in labels:
+        fail(f"baseline {baseline!r} is not a model variant of the spec; labels: {', '.join(labels)}")
+    metrics = raw.get("metrics") or []
+    if not isinstance(metrics, list):
+        fail("'metrics' must be a list, e.g. [recall@20, ndcg@20]")
+
+    runs = []
+    for dataset, dataset_config in datasets:
+        for label, model, variant, model_config in variants:
+            for seed in raw["seeds"]:
+                config = dict(RUN_DEFAULTS, **settings)
+                config.update(dataset_config)
+                config.update(model_config)
+                config["seed"] = seed
+                runs.append(Run(label, model, variant, dataset, seed, config, tuple(config_files)))
+    name = raw.get("name") or os.path.splitext(os.path.basename(path))[0]
+    return Spec(name=str(name), path=path, datasets=[d for d, _ in datasets], seeds=list(raw["seeds"]),
+                metrics=[str(m).lower() for m in metrics], baseline=baseline, labels=labels, runs=runs,
+                smaller_is_better=[str(m).lower() for m in raw.get("smaller_is_better") or []])
+
+
+def _dataset(entry, fail):
+    if isinstance(entry, str):
+        return entry, {}
+    if not isinstance(entry, dict) or "name" not in entry:
+        fail(f"a dataset is a name or {{name: ..., config: {{...}}}}, got {entry!r}")
+    _check_keys(entry, DATASET_KEYS, f"dataset {entry['name']!r}", fail)
+    return str(entry["name"]), _mapping(entry.get("config"), f"the config of dataset {entry['name']!r}", fail)
+
+
+def _model_variants(entry, fail):
+    """``[(label, model, variant label, config), ...]`` of one ``models`` entry."""
+    if isinstance(entry, str):
+        return [(entry, entry, "", {})]
+    if not isinstance(entry, dict) or not entry.get("model"):
+        fail(f"a model is a name or {{model: ..., config: ..., variants: [...]}}, got {entry!r}")
+    _check_keys(entry, MODEL_KEYS, f"model {entry['model']!r}", fail)
+    model = str(entry["model"])
+    base = _mapping(entry.get("config"), f"the config of model {model!r}", fail)
+    label = str(entry.get("label") or model)
+    if not entry.get("variants"):
+        return [(label, model, "", base)]
+    variants = []
+    for variant in entry["variants"]:
+        if not isinstance(variant, dict) or not variant.get("label"):
+            fail(f"a variant of {model} is {{label: ..., config: {{...}}}}, got {variant!r}")
+        _check_keys(variant, VARIANT_KEYS, f"variant {variant['label']!r} of {model}", fail)
+        config = dict(base, **_mapping(variant.get("config"), f"variant {variant['label']!r} of {model}", fail))
+        variants.append((f"{label} {variant['label']}", model, str(variant["label"]), config))
+    return variants
+
+
+def _mapping(value, what, fail):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        fail(f"{what} must be a mapping of config keys, got {value!r}")
+    if "checkpoint_dir" in value:
+        fail(f"{what} sets checkpoint_dir: every run gets a folder of its own under the output folder")
+    if "seed" in value:
+        fail(f"{what} sets seed: list the seeds under 'seeds'")
+    return dict(value)
+
+
+def _check_keys(mapping, allowed, what, fail):
+    unknown = [key for key in mapping if key not in allowed]
+    if unknown:
+        fail(f"{what} has unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(allowed)}")

@@ -1,0 +1,189 @@
+"""Group runs (``python -m recbole_denoise.group``): a spec's grid runs on Ray or in
+process, saves one json file per run, skips finished runs when run again, records a
+failed run and finishes the others; the report's numbers are the saved runs' numbers."""
+
+import csv
+import json
+import os
+import shutil
+import statistics
+
+import pytest
+import yaml
+from scipy.stats import ttest_rel
+
+from conftest import write_planted_dataset
+from recbole_denoise.group import SpecError, load_spec, run_group
+from recbole_denoise.group.__main__ import main
+from recbole_denoise.group.report import format_p
+from recbole_denoise.group.store import RunStore
+from support import PLANTED
+
+SEEDS = [2020, 2021, 2022]
+
+
+def write_spec(folder, data_path, seeds=SEEDS, bad_variant=True, ce_config=None, **extra):
+    variants = [{"label": "CE", "config": ce_config or {"loss_type": "CE"}}]
+    if bad_variant:
+        variants.append({"label": "bad", "config": {"epochs": -1}})  # rejected by the settings check
+    spec = {
+        "name": "tiny",
+        "datasets": [{"name": "planted", "config": dict(PLANTED, data_path=data_path, use_gpu=False)}],
+        "seeds": seeds,
+        "metrics": ["recall@10", "ndcg@10", "valid/recall@10"],
+        "baseline": "Popularity",
+        "settings": {"epochs": 2, "reproducibility": True},
+        "models": ["Popularity", {"model": "GMF", "variants": variants}],
+        **extra,
+    }
+    path = os.path.join(folder, "tiny.yaml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(spec, handle)
+    return path
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """``(spec path, output folder, records of the runs executed)`` of a tiny grid run once
+    in process (``--backend local``); 3 of its 9 runs fail. RecBole's ``log/`` goes to the
+    temporary folder."""
+    root = tmp_path_factory.mktemp("group")
+    write_planted_dataset(str(root / "data"))
+    spec_path, out = write_spec(str(root), str(root / "data")), str(root / "out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        executed = run_group(load_spec(spec_path), out, backend="local", log=lambda *args: None)
+    return spec_path, out, executed
+
+
+def load_records(out):
+    runs = os.path.join(out, "runs")
+    return {name[:-5]: json.load(open(os.path.join(runs, name))) for name in os.listdir(runs)
+            if name.endswith(".json")}
+
+
+def test_local_grid_saves_every_run_records_failures_and_resumes(grid, tmp_path, monkeypatch):
+    spec_path, out, executed = grid
+    spec = load_spec(spec_path)
+    assert [run.label for run in spec.runs[::3]] == ["Popularity", "GMF CE", "GMF bad"]
+    assert len(executed) == 9
+
+    records = load_records(out)
+    assert sorted(records) == sorted(run.run_id for run in spec.runs)
+    ok = [r for r in records.values() if r["status"] == "ok"]
+    failed = [r for r in records.values() if r["status"] == "failed"]
+    assert len(ok) == 6 and {r["label"] for r in failed} == {"GMF bad"}
+    for record in failed:
+        assert "epochs must be an integer >= 1" in record["error"]
+        assert "Traceback" in record["traceback"]
+    for record in ok:
+        assert set(record["test_result"]) >= {"recall@10", "ndcg@10"}
+        assert record["best_valid_result"]["recall@10"] >= 0
+        assert record["seconds"] > 0 and record["peak_rss_mb"] > 0
+        # the exact final config, with the run's own checkpoint folder
+        assert record["config"]["seed"] == record["seed"] and record["config"]["state"] == "ERROR"
+        assert record["config"]["checkpoint_dir"] == record["checkpoint_dir"]
+        assert record["checkpoint_dir"].endswith(os.path.join("checkpoints", record["id"]))
+        assert os.listdir(record["checkpoint_dir"])
+    gmf = next(r for r in ok if r["label"] == "GMF CE")
+    assert gmf["config"]["loss_type"] == "CE" and len(gmf["epochs"]["train_loss"]) == 2
+    assert "denoising" in gmf and len(gmf["epochs"]["denoising"]) == 2
+
+    # a rerun (in a copy of the output) runs only what has no result: the failed runs
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(out, tmp_path / "out")
+    out = str(tmp_path / "out")
+    again = run_group(spec, out, backend="local", log=lambda *args: None)
+    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in failed)
+    # a variant whose config changed runs again, the others are kept
+    edited = write_spec(str(tmp_path), spec.runs[0].config_dict["data_path"], bad_variant=False,
+                        ce_config={"loss_type": "CE", "embedding_size": 8})
+    again = run_group(load_spec(edited), out, backend="local", log=lambda *args: None)
+    assert [r["label"] for r in again] == ["GMF CE"] * 3
+    assert all(r["config"]["embedding_size"] == 8 for r in again)
+
+
+def test_report_matches_the_saved_runs(grid, capsys):
+    spec_path, out, _ = grid
+    assert main([spec_path, "--out", out, "--report"]) == 1  # the bad variant failed
+    records = load_records(out)
+    spec = load_spec(spec_path)
+
+    def values(label, metric):
+        split, key = ("best_valid_result", metric[6:]) if metric.startswith("valid/") else ("test_result", metric)
+        return [records[run.run_id][split][key] for run in spec.runs if run.label == label]
+
+    rows = {(row["label"], row["metric"]): row for row in csv.DictReader(open(os.path.join(out, "report.csv")))}
+    markdown = open(os.path.join(out, "report.md")).read()
+    assert markdown in capsys.readouterr().out
+    for metric in spec.metrics:
+        gmf, pop = values("GMF CE", metric), values("Popularity", metric)
+        row = rows[("GMF CE", metric)]
+        assert float(row["mean"]) == pytest.approx(statistics.mean(gmf), abs=1e-12)
+        assert float(row["std"]) == pytest.approx(statistics.stdev(gmf), abs=1e-12)
+        p_value = ttest_rel(gmf, pop).pvalue
+        assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-9)
+        assert rows[("Popularity", metric)]["p_value"] == ""  # the baseline itself
+        assert rows[("GMF bad", metric)]["n"] == "0"
+        cell = f"{statistics.mean(gmf):.4f} ± {statistics.stdev(gmf):.4f}"
+        gmf_is_best = round(statistics.mean(gmf), 4) >= round(statistics.mean(pop), 4)
+        assert (f"**{cell}** (p {format_p(p_value)})" if gmf_is_best else f"{cell} (p {format_p(p_value)})") in markdown
+        assert row["best"] == str(int(gmf_is_best))
+    assert "| Popularity (baseline) | 3/3 |" in markdown and "| GMF bad | 0/3 |" in markdown
+    assert markdown.count("- failed: GMF bad, seed") == 3
+    latex = open(os.path.join(out, "report.tex")).read()
+    assert r"\begin{tabular}{lccc}" in latex and r"GMF CE &" in latex and r"recall@10" in latex
+
+
+
+def test_ray_grid_runs_in_worker_processes(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    write_planted_dataset(str(tmp_path / "data"))
+    spec = load_spec(write_spec(str(tmp_path), str(tmp_path / "data"), seeds=[1, 2]))
+    out = str(tmp_path / "out")
+    lines = []
+    executed = run_group(spec, out, backend="ray", cpus=2, threads=1, log=lines.append)
+    assert not ray.is_initialized()  # the Ray it started is shut down
+    assert len(executed) == 6 and len(load_records(out)) == 6 and any("[6/6]" in line for line in lines)
+    ok = [r for r in executed if r["status"] == "ok"]
+    assert sorted(r["label"] for r in ok) == ["GMF CE", "GMF CE", "Popularity", "Popularity"], \
+        [r.get("traceback") for r in executed]
+    assert all(r["pid"] != os.getpid() and r["peak_rss_scope"] == "run" for r in executed)
+    assert all(r["config"]["state"] == "ERROR" and r["test_result"]["recall@10"] >= 0 for r in ok)
+    # a rerun would run only the two failed runs
+    assert sorted(run.run_id for run in spec.runs if not RunStore(out).finished(run)) \
+        == sorted(r["id"] for r in executed if r["status"] == "failed")
+
+
+def test_spec_errors_name_the_problem(tmp_path):
+    path = write_spec(str(tmp_path), "data", baseline="GMF TCE")
+    with pytest.raises(SpecError, match="baseline 'GMF TCE' is not a model variant"):
+        load_spec(path)
+    path = write_spec(str(tmp_path), "data", sedes=[1])
+    with pytest.raises(SpecError, match="unknown key"):
+        load_spec(path)
+
+
+def test_an_interrupted_grid_keeps_finished_runs_and_continues(tmp_path, monkeypatch):
+    """The driver saves each run as it finishes: after an interrupt the next call runs
+    only the rest (here in process, with a stand-in for the training)."""
+    spec = load_spec(write_spec(str(tmp_path), "data", seeds=[1, 2], bad_variant=False))
+    calls = []
+
+    def fake_run(run, checkpoint_dir, threads=1):
+        calls.append(run.run_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt()
+        return {"id": run.run_id, "label": run.label, "dataset": run.dataset, "seed": run.seed,
+                "inputs": run.inputs(), "status": "ok", "seconds": 0.0, "best_valid_score": 0.5,
+                "test_result": {"recall@10": 0.5}}
+
+    monkeypatch.setattr("recbole_denoise.group.runner.execute_run", fake_run)
+    out = str(tmp_path / "out")
+    with pytest.raises(KeyboardInterrupt):
+        run_group(spec, out, backend="local", log=lambda *args: None)
+    assert sorted(load_records(out)) == [spec.runs[0].run_id]
+    rest = run_group(spec, out, backend="local", log=lambda *args: None)
+    assert [r["id"] for r in rest] == [run.run_id for run in spec.runs[1:]]
