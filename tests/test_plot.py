@@ -319,3 +319,8 @@ def test_a_run_output_alone_makes_every_figure_it_supports(tce_run, tmp_path):
 def test_a_missing_input_is_an_error(tmp_path, capsys):
     assert plot.main(["training", str(tmp_path / "none.pth"), "--out", str(tmp_path)]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_model_is_an_error_naming_both(tce_run, tmp_path, capsys):
+    assert plot.main(["grcn-edges", tce_run["best"], "--out", str(tmp_path)]) == 1
+    assert "is a checkpoint of GMF, not of GRCN" in capsys.readouterr().err
