@@ -117,7 +117,7 @@ def training_series(checkpoint):
         "loss_parts": [[float(x) for x in p] for p in parts] if any(len(p) > 1 for p in parts) else [],
         "valid_epochs": [int(entry[0]) for entry in history],
         "valid_score": [float(entry[1]) for entry in history],
-        "valid": {metric: [float(entry[2][metric]) for entry in history] for metric in metrics},
+        "valid": {metric: [_number(entry[2].get(metric)) for entry in history] for metric in metrics},
         "valid_metric": str(config.get("valid_metric", "valid score")).lower(),
     }
 
@@ -378,7 +378,8 @@ def plot_grcn_edges(summary, path):
             counts = np.asarray(part[name], dtype=float)
             if counts.sum() == 0:
                 continue
-            axis.stairs(counts / counts.sum(), edges, label=f"{name} ({part[f'n_{name}']}, mean {part[f'mean_{name}']:.2f})")
+            label = f"{name} ({part[f'n_{name}']}, mean {part[f'mean_{name}']:.2f})"
+            axis.stairs(counts / counts.sum(), edges, label=label)
         axis.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
         axis.set_xscale("log")
         axis.set(title=key.replace("_", " "), xlabel="edge weight / mean at its node", ylabel="share of edges")
