@@ -88,6 +88,8 @@ def test_local_grid_saves_every_run_records_failures_and_resumes(grid, tmp_path,
     gmf = next(r for r in ok if r["label"] == "GMF CE")
     assert gmf["config"]["loss_type"] == "CE" and len(gmf["epochs"]["train_loss"]) == 2
     assert "denoising" in gmf and len(gmf["epochs"]["denoising"]) == 2
+    assert [entry[0] for entry in gmf["epochs"]["valid"]] == [0, 1]
+    assert max(entry[1] for entry in gmf["epochs"]["valid"]) == gmf["best_valid_score"]
 
     # a rerun (in a copy of the output) runs only what has no result: the failed runs
     monkeypatch.chdir(tmp_path)

@@ -62,7 +62,7 @@ def execute_run(run, checkpoint_dir, threads=1, cwd=None, gpu_ids=None):
 
 
 def saved_training(checkpoint_dir):
-    """The final config and per-epoch record (training loss, denoising diagnostics) from
+    """The final config and per-epoch record (training loss, validations, denoising diagnostics) from
     the last resume point the run wrote in its own ``checkpoint_dir``; ``{}`` if none."""
     import torch
 
@@ -71,6 +71,8 @@ def saved_training(checkpoint_dir):
         return {}
     state = torch.load(files[-1], weights_only=True, map_location="cpu")
     epochs = {"train_loss": state.get("train_loss")}
+    if state.get("valid_history") is not None:  # [epoch, valid score, valid result] per validation
+        epochs["valid"] = state["valid_history"]
     if state.get("denoising_history"):
         epochs["denoising"] = state["denoising_history"]
     return json_safe({"config": state["config"], "epochs": epochs})
