@@ -159,13 +159,17 @@ def test_ray_grid_runs_in_worker_processes(tmp_path, monkeypatch):
         == sorted(r["id"] for r in executed if r["status"] == "failed")
 
 
-def test_spec_errors_name_the_problem(tmp_path):
+def test_spec_errors_name_the_problem(tmp_path, capsys):
     path = write_spec(str(tmp_path), "data", baseline="GMF TCE")
     with pytest.raises(SpecError, match="baseline 'GMF TCE' is not a model variant"):
         load_spec(path)
     path = write_spec(str(tmp_path), "data", sedes=[1])
     with pytest.raises(SpecError, match="unknown key"):
         load_spec(path)
+    # the command says so and exits with status 2, running nothing
+    assert main([path, "--out", str(tmp_path / "out"), "--backend", "local"]) == 2
+    assert "unknown key(s) sedes" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
 
 
 def test_an_interrupted_grid_keeps_finished_runs_and_continues(tmp_path, monkeypatch):

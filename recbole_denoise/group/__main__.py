@@ -11,7 +11,7 @@ import shlex
 import sys
 
 from recbole_denoise.group.report import write_report
-from recbole_denoise.group.runner import run_group
+from recbole_denoise.group.runner import ResourceError, run_group
 from recbole_denoise.group.spec import SpecError, load_spec
 from recbole_denoise.group.store import RunStore
 
@@ -55,8 +55,12 @@ def main(argv=None):
         return 2
     out = args.out or os.path.join("saved", "group", spec.name)
     if not args.report:
-        run_group(spec, out, backend=args.backend, cpus=args.cpus, threads=args.threads,
-                  address=args.address, gpus_per_run=args.gpus_per_run)
+        try:
+            run_group(spec, out, backend=args.backend, cpus=args.cpus, threads=args.threads,
+                      address=args.address, gpus_per_run=args.gpus_per_run)
+        except ResourceError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     print(write_report(spec, out, command=command))
     print(f"report: {', '.join(os.path.join(out, 'report.' + ext) for ext in ('md', 'csv', 'tex'))}")
     store = RunStore(out)

@@ -11,6 +11,10 @@ from recbole_denoise.group.execute import execute_run
 from recbole_denoise.group.store import RunStore
 
 
+class ResourceError(ValueError):
+    """The runs ask for resources that the Ray they run on does not have."""
+
+
 def run_group(spec, out, backend="ray", cpus=None, threads=1, address=None, gpus_per_run=0, log=print):
     """Run the runs of ``spec`` that ``out`` holds no result for; return the records of
     the runs executed now, in the order they finished.
@@ -72,6 +76,13 @@ def _run_on_ray(spec, pending, store, cpus, threads, address, gpus_per_run, log)
                     del os.environ["PYTHONWARNINGS"]
                 else:
                     os.environ["PYTHONWARNINGS"] = ray_warnings
+    if not address and gpus_per_run:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if gpus < gpus_per_run:
+            if started_here:
+                ray.shutdown()
+            raise ResourceError(f"--gpus-per-run {gpus_per_run}, but this machine's Ray has {gpus:g} GPUs: "
+                             f"the tasks would wait for ever")
     task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_task)
     cwd = os.getcwd()
     in_flight = {task.remote(run, store.checkpoint_dir(run), threads, cwd): run for run in pending}
