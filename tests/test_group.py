@@ -15,7 +15,7 @@ from scipy.stats import ttest_rel
 from conftest import write_planted_dataset
 from recbole_denoise.group import SpecError, load_spec, run_group
 from recbole_denoise.group.__main__ import main
-from recbole_denoise.group.report import format_p
+from recbole_denoise.group.report import format_p, metric_value
 from recbole_denoise.group.store import RunStore
 from support import PLANTED
 
@@ -193,3 +193,12 @@ def test_an_interrupted_grid_keeps_finished_runs_and_continues(tmp_path, monkeyp
     assert sorted(load_records(out)) == [spec.runs[0].run_id]
     rest = run_group(spec, out, backend="local", log=lambda *args: None)
     assert [r["id"] for r in rest] == [run.run_id for run in spec.runs[1:]]
+
+
+def test_metric_columns_read_test_validation_and_denoising_results():
+    record = {"test_result": {"Recall@10": 0.25}, "best_valid_result": {"recall@10": 0.5},
+              "denoising": {"drop_precision": 0.3, "dropped": 0, "note": "text"}}
+    assert metric_value(record, "recall@10") == 0.25
+    assert metric_value(record, "valid/recall@10") == 0.5
+    assert metric_value(record, "denoising/drop_precision") == 0.3
+    assert metric_value(record, "denoising/note") is None and metric_value(record, "ndcg@10") is None

@@ -16,16 +16,19 @@ from recbole_denoise.group.store import RunStore
 
 # metrics where smaller is better: RecBole's list (recbole.evaluator.register.smaller_metrics)
 SMALLER_IS_BETTER = ("averagepopularity", "giniindex", "logloss", "mae", "rmse")
-VALID_PREFIX = "valid/"
+# metric prefixes that read another part of a run record than its test result
+PREFIXES = {"valid/": "best_valid_result", "denoising/": "denoising"}
 
 
 def metric_value(record, metric):
-    """``metric`` of a run record: a test metric, or ``valid/<metric>`` of the best
-    validation; ``None`` if the run did not report it."""
-    if metric.startswith(VALID_PREFIX):
-        result, key = record.get("best_valid_result") or {}, metric[len(VALID_PREFIX):]
-    else:
-        result, key = record.get("test_result") or {}, metric
+    """``metric`` of a run record: a test metric, ``valid/<metric>`` of the best
+    validation, or ``denoising/<column>`` of the last epoch's denoising diagnostics (e.g.
+    ``denoising/drop_precision``); ``None`` if the run did not report it."""
+    part, key = "test_result", metric
+    for prefix, name in PREFIXES.items():
+        if metric.startswith(prefix):
+            part, key = name, metric[len(prefix):]
+    result = record.get(part) or {}
     value = {name.lower(): item for name, item in result.items()}.get(key)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -191,7 +194,7 @@ def to_latex(spec, summary):
 
 def _legend(spec):
     text = (f"Mean ± sample std over seeds {', '.join(map(str, spec.seeds))} (test metrics unless "
-            f"`valid/`); runs: finished / planned")
+            f"`valid/` or `denoising/`); runs: finished / planned")
     if spec.baseline:
         text += (f"; p: two-sided paired t-test over seeds against {spec.baseline} "
                  f"(`scipy.stats.ttest_rel`)")
@@ -212,8 +215,7 @@ def _reported_metrics(records):
 
 
 def _base(metric):
-    name = metric[len(VALID_PREFIX):] if metric.startswith(VALID_PREFIX) else metric
-    return name.split("@")[0]
+    return metric.split("/", 1)[-1].split("@")[0]
 
 
 def _mean(values):

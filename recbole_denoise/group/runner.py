@@ -63,26 +63,13 @@ def _run_on_ray(spec, pending, store, cpus, threads, address, gpus_per_run, log)
         if address:
             ray.init(address=address)  # the cluster's nodes have the package installed
         else:
-            # local workers import this driver's recbole_denoise, wherever they start
-            package_parent = os.path.dirname(os.path.dirname(os.path.abspath(recbole_denoise.__file__)))
-            python_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-            ray_warnings = os.environ.get("PYTHONWARNINGS")
-            os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [ray_warnings, RAY_WARNINGS]))
-            try:  # the Ray processes started here inherit the environment
-                ray.init(num_cpus=cpus, include_dashboard=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": python_path}})
-            finally:
-                if ray_warnings is None:
-                    del os.environ["PYTHONWARNINGS"]
-                else:
-                    os.environ["PYTHONWARNINGS"] = ray_warnings
-    if not address and gpus_per_run:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        if gpus < gpus_per_run:
-            if started_here:
-                ray.shutdown()
-            raise ResourceError(f"--gpus-per-run {gpus_per_run}, but this machine's Ray has {gpus:g} GPUs: "
-                             f"the tasks would wait for ever")
+            _start_local_ray(ray, cpus)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if not address and gpus < gpus_per_run:
+        if started_here:
+            ray.shutdown()
+        raise ResourceError(f"--gpus-per-run {gpus_per_run:g}, but this machine's Ray has {gpus:g} GPUs: "
+                            f"the tasks would wait for ever")
     task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_task)
     cwd = os.getcwd()
     in_flight = {task.remote(run, store.checkpoint_dir(run), threads, cwd): run for run in pending}
@@ -99,13 +86,29 @@ def _run_on_ray(spec, pending, store, cpus, threads, address, gpus_per_run, log)
     except KeyboardInterrupt:
         for ref in in_flight:
             ray.cancel(ref, force=True)
-        log(f"interrupted: {len(records)} runs saved, {len(in_flight)} in flight lost; "
+        log(f"interrupted: {len(records)} runs saved, {len(in_flight)} unfinished ones cancelled; "
             f"run the same command again to continue")
         raise
     finally:
         if started_here:
             ray.shutdown()
     return records
+
+
+def _start_local_ray(ray, cpus):
+    """A local Ray with ``cpus`` CPUs whose workers import this driver's
+    ``recbole_denoise`` (wherever they start) and do not warn about ``pkg_resources``."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(recbole_denoise.__file__)))
+    python_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    warnings_before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warnings_before, RAY_WARNINGS]))
+    try:  # the Ray processes started here inherit the environment
+        ray.init(num_cpus=cpus, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": python_path}})
+    finally:
+        if warnings_before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = warnings_before
 
 
 def _ray_task(run, checkpoint_dir, threads, cwd):

@@ -5,7 +5,8 @@
     name: adt-ml-100k-quick          # optional; default: the file name without .yaml
     datasets: [ml-100k]              # names, or {name: ..., config: {...}}
     seeds: [2020, 2021, 2022]
-    metrics: [recall@20, ndcg@20]    # report columns (test metrics; valid/<metric> for validation)
+    metrics: [recall@20, ndcg@20]    # report columns: test metrics, valid/<metric> (best validation),
+                                     # denoising/<column> (last epoch's diagnostics)
     baseline: GMF CE                 # the row label the paired test compares against
     settings: {epochs: 10}           # config of every run (state: ERROR unless set here)
     config_files: []                 # yaml files of every run, as RecBole's --config_files
