@@ -271,8 +271,30 @@ def ray_search(config_file_list, params_file, algo="grid", num_samples=1, schedu
                                         trial_dirname_creator=_trial_name),
             run_config=air.RunConfig(name=name, storage_path=os.path.abspath(local_dir), verbose=1),
         )
-    grid = tuner.fit()
-    return SearchResult(grid, metric, mode, fixed, list(space))
+    grid, interrupted = _fit_noting_interrupts(tuner)
+    return SearchResult(grid, metric, mode, fixed, list(space), interrupted)
+
+
+def _fit_noting_interrupts(tuner):
+    """``(tuner.fit(), interrupted)``. On Ctrl-C Ray Tune saves the experiment and returns
+    what it has; its SIGINT handler then puts back the handler it found, so finding ours
+    back after ``fit`` means the search was interrupted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return tuner.fit(), False
+    previous = signal.getsignal(signal.SIGINT)
+
+    def ours(signum, frame):
+        raise KeyboardInterrupt("SIGINT")
+
+    signal.signal(signal.SIGINT, ours)
+    try:
+        grid = tuner.fit()
+        return grid, signal.getsignal(signal.SIGINT) is ours
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class SearchResult:
@@ -280,10 +302,19 @@ class SearchResult:
     ``fixed`` settings, and the chosen trial (best validation score over all its
     reports): ``best_params``, ``best_valid_score``, ``test_result``."""
 
-    def __init__(self, grid, metric, mode, fixed, param_names):
+    def __init__(self, grid, metric, mode, fixed, param_names, interrupted=False):
         self.grid, self.metric, self.mode, self.fixed = grid, metric, mode, fixed
         self.param_names = param_names
-        self.best = grid.get_best_result(metric=metric, mode=mode, scope="all")
+        self.interrupted = interrupted
+        self.best = self.best_params = self.best_valid_score = None
+        self.best_valid_result = self.test_result = None
+        if not interrupted:
+            self._choose()
+
+    def _choose(self):
+        """The best trial by its best validation score over all its reports."""
+        metric, mode, fixed, param_names = self.metric, self.mode, self.fixed, self.param_names
+        self.best = self.grid.get_best_result(metric=metric, mode=mode, scope="all")
         self.best_params = {name: self.best.config[name] for name in param_names}
         saved = read_trial_result(self.best.log_dir)
         if saved is None:
@@ -304,16 +335,22 @@ class SearchResult:
         for result in self.grid:
             history = result.metrics_dataframe
             reported = history is not None and self.metric in history
+            if reported:  # a trial restarted by --resume: its last attempt
+                history = history.iloc[max(history.index[history["training_iteration"] == 1].tolist() or [0]) -
+                                       history.index[0]:]
             scores = history[self.metric].tolist() if reported else []
             epochs = int(history["epoch"].iloc[-1]) + 1 if reported else 0
             if result.error is not None:
                 status = "failed"
+            elif self.interrupted:
+                status = "finished" if read_trial_result(result.log_dir) else "not finished"
             elif read_trial_result(result.log_dir) is not None:
                 status = "finished"
             else:
                 status = "stopped early by the scheduler"
             best = (max if self.mode == "max" else min)(scores) if scores else float("nan")
-            rows.append((os.path.basename(str(result.log_dir)), {n: result.config.get(n) for n in self.param_names},
+            config = result.config or {}
+            rows.append((os.path.basename(str(result.log_dir)), {n: config.get(n) for n in self.param_names},
                          len(scores), epochs, scores[-1] if scores else float("nan"), best, status))
         return rows
 
@@ -376,22 +413,45 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.command = [sys.executable, "-m", "recbole_denoise.hyper"] + list(sys.argv[1:] if argv is None else argv)
     # RecBole's Config reads every --key=value of sys.argv: the search's options are not settings
     sys.argv[1:] = []
+    from recbole_denoise.settings import SettingError
+
+    try:
+        search(args)
+    except (SettingError, ValueError, OSError) as error:
+        # a bad fixed setting, params file or path: a message and exit status 2, before any trial
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def search(args):
+    """Run the search the parsed command line asks for."""
     files = args.config_files.split()
     if args.tool == "hyperopt":
         hyperopt_search(files, args.params_file, args.algo, args.max_evals, args.output_file, args.best_config)
         return
+    search_target(fixed_settings(files))  # a bad setting or params file fails before Ray starts
+    read_params_file(args.params_file)
     import ray
 
     if not ray.is_initialized():
         init_ray(args.address)
-    search = ray_search(files, args.params_file, algo=args.algo, num_samples=args.num_samples,
+    result = ray_search(files, args.params_file, algo=args.algo, num_samples=args.num_samples,
                         scheduler=args.scheduler, max_t=args.max_t, grace_period=args.grace_period,
                         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
                         gpus_per_trial=args.gpus_per_trial, local_dir=args.local_dir, name=args.name,
                         resume=args.resume, seed=args.search_seed)
-    report(search, args.best_config)
+    if result.interrupted:
+        import shlex
+
+        print(result.summary())
+        command = [arg for arg in args.command if not arg.startswith("--resume")]
+        print("interrupted: no best configuration chosen; continue the search with:\n"
+              + shlex.join(command + [f"--resume={result.grid.experiment_path}"]), flush=True)
+        raise KeyboardInterrupt("SIGINT")
+    report(result, args.best_config)
 
 
 def report(search, best_config):

@@ -3,8 +3,10 @@
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -147,3 +149,33 @@ def test_ray_hyperopt_searcher_then_resume_keeps_the_finished_trials(tmp_path, m
              for row in resumed.trials()}
     assert again == written  # the same trials, none trained again
     assert resumed.best_valid_score == search.best_valid_score
+
+
+def test_an_interrupted_ray_search_resumes_to_every_trial_finished(tmp_path):
+    pytest.importorskip("ray")
+    _fixed_config(tmp_path, epochs=40, stopping_step=100)
+    (tmp_path / "space.hyper").write_text("learning_rate choice [0.01, 0.001, 0.0001]\n")
+    command = [sys.executable, "-m", "recbole_denoise.hyper", "--config_files=fixed.yaml",
+               "--params_file=space.hyper", "--tool=Ray", "--scheduler=fifo", "--cpus-per-trial=2",
+               "--local_dir=ray", "--name=stopped", "--best_config=best.yaml"]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    search = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    progress = tmp_path / "ray" / "stopped"
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in progress.glob("*/progress.csv")):
+        time.sleep(0.5)
+    search.send_signal(signal.SIGINT)  # one trial at a time (2 CPUs each): the others have not started
+    out, _ = search.communicate(timeout=300)
+    assert search.returncode == 130, out[-3000:]
+    assert "interrupted: no best configuration chosen" in out and "--resume=" in out
+    assert not (tmp_path / "best.yaml").exists()
+    [resume] = [line for line in out.splitlines() if "--resume=" in line and line.startswith(sys.executable)]
+
+    done = subprocess.run(resume.split(" "), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("trial_")]
+    assert len(table) == 3 and all(line.endswith("finished") for line in table)
+    assert all(line.split()[2:4] == ["40", "40"] for line in table)  # validations, epochs: whole runs
+    assert (tmp_path / "best.yaml").exists()
