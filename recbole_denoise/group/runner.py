@@ -2,7 +2,10 @@
 another in this process, ``backend="local"``), each record saved by this driver as soon as
 its run finishes."""
 
+import contextlib
 import os
+import signal
+import threading
 import time
 import warnings
 
@@ -57,12 +60,12 @@ def import_ray():
 
 
 def _run_on_ray(spec, pending, store, cpus, threads, address, gpus_per_run, log):
-    ray = import_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
+    with _signal_handlers_kept():
+        ray = import_ray()
+        started_here = not ray.is_initialized()
+        if started_here and address:
             ray.init(address=address)  # the cluster's nodes have the package installed
-        else:
+        elif started_here:
             _start_local_ray(ray, cpus)
     gpus = ray.cluster_resources().get("GPU", 0)
     if not address and gpus < gpus_per_run:
@@ -74,25 +77,69 @@ def _run_on_ray(spec, pending, store, cpus, threads, address, gpus_per_run, log)
     cwd = os.getcwd()
     in_flight = {task.remote(run, store.checkpoint_dir(run), threads, cwd): run for run in pending}
     records = []
+    received = []
     try:
-        while in_flight:
-            [done], _ = ray.wait(list(in_flight), num_returns=1)
-            run = in_flight.pop(done)
-            try:
-                record = ray.get(done)
-            except ray.exceptions.RayError as error:  # the worker died (killed, out of memory)
-                record = _lost_run(run, store, error)
-            _save(store, record, records, log, len(pending), spec.metrics)
-    except KeyboardInterrupt:
+        with _signals_recorded(received):
+            _collect(ray, in_flight, store, records, log, len(pending), spec.metrics)
+    except KeyboardInterrupt as interrupt:
         for ref in in_flight:
             ray.cancel(ref, force=True)
         log(f"interrupted: {len(records)} runs saved, {len(in_flight)} unfinished ones cancelled; "
             f"run the same command again to continue")
+        if interrupt.args != ("SIGTERM",) and signal.SIGTERM in received:
+            # ray.wait raises a KeyboardInterrupt of its own; keep the signal's name (exit status)
+            raise KeyboardInterrupt("SIGTERM") from interrupt
         raise
     finally:
         if started_here:
             ray.shutdown()
     return records
+
+
+def _collect(ray, in_flight, store, records, log, total, metrics):
+    """Save each task's record as it finishes, until none is left in ``in_flight``."""
+    while in_flight:
+        [done], _ = ray.wait(list(in_flight), num_returns=1)
+        run = in_flight.pop(done)
+        try:
+            record = ray.get(done)
+        except ray.exceptions.RayError as error:  # the worker died (killed, out of memory)
+            record = _lost_run(run, store, error)
+        _save(store, record, records, log, total, metrics)
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """Keep this process's SIGINT / SIGTERM handlers across ``import ray`` and ``ray.init``,
+    which install their own (SIGTERM then exited or aborted the driver instead of raising
+    ``KeyboardInterrupt`` under ``runtime.stop_on_sigterm``, and no run was cancelled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_recorded(received):
+    """Append SIGINT / SIGTERM to ``received`` when they arrive, then call the handler in
+    place (restored on exit)."""
+    with _signal_handlers_kept():
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    def recording(number, frame, handler=handler):
+                        received.append(number)
+                        return handler(number, frame)
+
+                    signal.signal(signum, recording)
+        yield
 
 
 def _start_local_ray(ray, cpus):
