@@ -101,8 +101,9 @@ class _Checkpointing(SafeCheckpointMixin):
     def __init__(self, saved_model_file):
         self.config = {"single_spec": True, "local_rank": 0}
         self.saved_model_file = saved_model_file
+        self.best_valid_result = None
 
-    def _checkpoint_state(self, epoch):
+    def _checkpoint_state(self, epoch, best_valid_result=None):
         return {"epoch": epoch, "weights": torch.arange(1000.0)}
 
 
