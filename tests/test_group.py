@@ -6,7 +6,10 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -146,7 +149,16 @@ def test_ray_grid_runs_in_worker_processes(tmp_path, monkeypatch):
     spec = load_spec(write_spec(str(tmp_path), str(tmp_path / "data"), seeds=[1, 2]))
     out = str(tmp_path / "out")
     lines = []
-    executed = run_group(spec, out, backend="ray", cpus=2, threads=1, log=lines.append)
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    before = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        executed = run_group(spec, out, backend="ray", cpus=2, threads=1, log=lines.append)
+        assert signal.getsignal(signal.SIGTERM) is on_sigterm  # the driver's handler stays
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert not ray.is_initialized()  # the Ray it started is shut down
     assert len(executed) == 6 and len(load_records(out)) == 6 and any("[6/6]" in line for line in lines)
     ok = [r for r in executed if r["status"] == "ok"]
@@ -202,3 +214,22 @@ def test_metric_columns_read_test_validation_and_denoising_results():
     assert metric_value(record, "valid/recall@10") == 0.5
     assert metric_value(record, "denoising/drop_precision") == 0.3
     assert metric_value(record, "denoising/note") is None and metric_value(record, "ndcg@10") is None
+
+
+def test_importing_ray_keeps_the_drivers_sigterm_handler():
+    """``import ray`` installs a SIGTERM handler that exits with status 15: the runner keeps
+    the package's (KeyboardInterrupt, so the unfinished runs are cancelled), here in a fresh
+    interpreter where Ray is not imported yet."""
+    code = (
+        "import signal\n"
+        "from recbole_denoise.runtime import stop_on_sigterm\n"
+        "from recbole_denoise.group.runner import _signal_handlers_kept, import_ray\n"
+        "stop_on_sigterm()\n"
+        "handler = signal.getsignal(signal.SIGTERM)\n"
+        "with _signal_handlers_kept():\n"
+        "    import_ray()\n"
+        "print(signal.getsignal(signal.SIGTERM) is handler)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
