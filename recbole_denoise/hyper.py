@@ -298,9 +298,10 @@ def _fit_noting_interrupts(tuner):
 
 
 class SearchResult:
-    """A finished Ray search: ``grid`` (Tune's ``ResultGrid``), ``metric``, ``mode``,
-    ``fixed`` settings, and the chosen trial (best validation score over all its
-    reports): ``best_params``, ``best_valid_score``, ``test_result``."""
+    """A Ray search: ``grid`` (Tune's ``ResultGrid``), ``metric``, ``mode``, ``fixed``
+    settings, ``interrupted``, and, unless interrupted, the chosen trial (the finished
+    trial with the best validation score): ``best_params``, ``best_valid_score``,
+    ``best_valid_result``, ``test_result``."""
 
     def __init__(self, grid, metric, mode, fixed, param_names, interrupted=False):
         self.grid, self.metric, self.mode, self.fixed = grid, metric, mode, fixed
@@ -312,17 +313,16 @@ class SearchResult:
             self._choose()
 
     def _choose(self):
-        """The best trial by its best validation score over all its reports."""
-        metric, mode, fixed, param_names = self.metric, self.mode, self.fixed, self.param_names
-        self.best = self.grid.get_best_result(metric=metric, mode=mode, scope="all")
-        self.best_params = {name: self.best.config[name] for name in param_names}
-        saved = read_trial_result(self.best.log_dir)
-        if saved is None:
-            # the best trial did not end its training (stopped, failed): train it once here,
-            # outside Tune, for its test result
-            from recbole_denoise.quick_start import objective_function
-
-            saved = objective_function(dict(fixed, **self.best_params))
+        """The best of the trials that finished their training, by their best validation
+        score (the score the trainer kept; a trial the scheduler stopped lost at a rung and
+        has no test result). Its saved result holds the validation and test metrics."""
+        finished = [(result, read_trial_result(result.log_dir)) for result in self.grid if result.error is None]
+        finished = [(result, saved) for result, saved in finished if saved is not None]
+        if not finished:
+            raise RuntimeError(f"no trial finished its training; see the trials in {self.grid.experiment_path}")
+        pick = max if self.mode == "max" else min
+        self.best, saved = pick(finished, key=lambda pair: pair[1]["best_valid_score"])
+        self.best_params = {name: self.best.config[name] for name in self.param_names}
         self.best_valid_score = float(saved["best_valid_score"])
         self.best_valid_result = dict(saved["best_valid_result"])
         self.test_result = dict(saved["test_result"])
@@ -424,6 +424,9 @@ def main(argv=None):
         # a bad fixed setting, params file or path: a message and exit status 2, before any trial
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except RuntimeError as error:  # every trial failed
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def search(args):
