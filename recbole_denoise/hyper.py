@@ -178,6 +178,9 @@ def _ray_trial(params, fixed):
 
     sys.argv[1:] = []  # the Ray worker's own options, which RecBole's Config would read as settings
     settings = dict(fixed, **params)
+    # RecBole sets CUDA_VISIBLE_DEVICES to gpu_id: keep the GPUs Ray gave this trial (none
+    # without --gpus-per-trial), not the fixed config's gpu_id
+    settings["gpu_id"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     if "checkpoint_dir" in settings:  # a shared folder: one sub-folder per trial
         settings["checkpoint_dir"] = os.path.join(settings["checkpoint_dir"], session.get_trial_name())
     result = objective_function(settings)
