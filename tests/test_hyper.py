@@ -179,3 +179,20 @@ def test_an_interrupted_ray_search_resumes_to_every_trial_finished(tmp_path):
     assert len(table) == 3 and all(line.endswith("finished") for line in table)
     assert all(line.split()[2:4] == ["40", "40"] for line in table)  # validations, epochs: whole runs
     assert (tmp_path / "best.yaml").exists()
+
+
+def test_a_smaller_max_t_shortens_every_trial_and_the_exported_epochs(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from recbole_denoise.hyper import init_ray, write_best_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.hyper").write_text("learning_rate choice [0.01, 0.001]\n")
+    fixed = _fixed_config(tmp_path, epochs=3)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        search = ray_search([fixed], "space.hyper", max_t=1, local_dir=str(tmp_path / "ray"), name="short")
+    finally:
+        ray.shutdown()
+    assert [row[2:4] for row in search.trials()] == [(1, 1), (1, 1)]
+    assert all(row[-1] == "finished" for row in search.trials())
+    assert write_best_config(str(tmp_path / "best.yaml"), search.fixed, search.best_params)["epochs"] == 1
