@@ -25,6 +25,7 @@ from benchmarks.common import (  # noqa: E402
 )
 from recbole.utils import init_seed  # noqa: E402
 from recbole_denoise.config import Config  # noqa: E402
+from recbole_denoise.plot import relative_edge_weights  # noqa: E402
 from recbole_denoise.quick_start import prepare  # noqa: E402
 
 VARIANTS = [
@@ -81,19 +82,6 @@ def noisy_grcn_run(dataset, base, seed, noise):
                                          float((relative[~injected] < 1).float().mean()))
     print(f"GRCN + noise seed {seed}: recall@10 {test_result['recall@10']:.4f}, weights {means}", flush=True)
     return {"test_result": test_result, "weights": means, "seconds": time.time() - started}
-
-
-def relative_edge_weights(weights):
-    """Each edge's weight over the mean weight of the edges it was normalised with (the
-    softmax runs over a user's items for ``item_to_user`` and over an item's users for
-    ``user_to_item``). Raw weights shrink with degree, and injected edges land on
-    unpopular items more often than real ones, so raw means compare degrees, not trust."""
-    relative = {}
-    for key, node in (("item_to_user", weights["user"]), ("user_to_item", weights["item"])):
-        total = torch.zeros(int(node.max()) + 1).index_add(0, node, weights[key])
-        degree = torch.bincount(node).float()
-        relative[key] = weights[key] / (total / degree.clamp(min=1))[node]
-    return relative
 
 
 def accuracy_section(args, base, header_note):
