@@ -24,12 +24,15 @@ from functools import lru_cache
 from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_denoise import catalog
+from recbole_denoise.data.dataset import MISSING_FEATURE_FILLS
+from recbole_denoise.data.watch_time import CLIP_WEIGHT_SCHEMES
 from recbole_denoise.evaluator.own_items import DEFINITIONS, TIE_POLICIES
 from recbole_denoise.loss import POINTWISE_LOSSES
 from recbole_denoise.model.general_recommender.cdae import _ACTIVATIONS
 from recbole_denoise.model.general_recommender.dpskipnet import BPR_NEGATIVES, GRAPHS
 from recbole_denoise.model.general_recommender.frame import VISUAL_FEATURES
 from recbole_denoise.model.general_recommender.grcn import FUSIONS, PRUNINGS, REPRESENTATIONS
+from recbole_denoise.trainer.checkpoint import LR_SCHEDULES as CHECKPOINT_LR_SCHEDULES
 from recbole_denoise.utils import DENOISE_LOSS_TYPES, properties_dir
 
 # loss_type values of RecBole's own models (its model yamls and the models' code)
@@ -38,9 +41,7 @@ LOSS_TYPES = tuple(dict.fromkeys(RECBOLE_LOSS_TYPES + DENOISE_LOSS_TYPES))
 # RecBole's Trainer._build_optimizer (any case); another name falls back to Adam
 LEARNERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam")
 LOG_STATES = ("debug", "info", "warning", "error", "critical")
-CLIP_WEIGHT_SCHEMES = ("position", "view")  # recbole_denoise.data.watch_time.clip_loss_weights
-MISSING_FEATURE_FILLS = ("mean", "zero")  # recbole_denoise.data.dataset.MultimodalDataset
-LR_SCHEDULES = ("cosine",)  # recbole_denoise.trainer.checkpoint.LR_SCHEDULES, besides ~
+LR_SCHEDULES = tuple(schedule for schedule in CHECKPOINT_LR_SCHEDULES if schedule is not None)  # besides ~
 # the package's pointwise models take the pointwise ADT losses only (DenoiseTrainer)
 POINTWISE_LOSS_TYPES = tuple(loss for loss in DENOISE_LOSS_TYPES if loss in POINTWISE_LOSSES)
 

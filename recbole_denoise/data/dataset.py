@@ -11,6 +11,9 @@ import torch
 from recbole.data.dataset import Dataset
 from recbole.utils import FeatureSource, FeatureType, set_color
 
+# values of missing_feature_fill: items without a feature row get the known rows' mean, or zeros
+MISSING_FEATURE_FILLS = ("mean", "zero")
+
 
 class DenoiseDataset(Dataset):
     """RecBole ``Dataset`` that carries a clean / false-positive flag per interaction.
@@ -216,8 +219,8 @@ class MultimodalDataset(GraphDataset):
         if missing.any():
             if fill == "mean":
                 features[missing] = matrix[known].mean(axis=0) if known.any() else 0.0
-            elif fill != "zero":
-                raise ValueError(f"missing_feature_fill must be mean or zero, got {fill!r}")
+            elif fill not in MISSING_FEATURE_FILLS:
+                raise ValueError(f"missing_feature_fill must be one of {MISSING_FEATURE_FILLS}, got {fill!r}")
             self.logger.info(
                 set_color(f"modality [{name}]", "blue")
                 + f": {int(missing.sum())} items without a row, filled with {fill}"

@@ -170,6 +170,10 @@ def clip_position_weights(n_clips: int) -> np.ndarray:
     return np.arange(1, n_clips + 1, dtype=np.float64) / n_clips
 
 
+# the weighting schemes of clip_loss_weights: the paper's and the authors' code's
+CLIP_WEIGHT_SCHEMES = ("position", "view")
+
+
 def clip_loss_weights(counts, n_clips: int, scheme: str = "position"):
     """Weight of every (interaction, clip) term of FRAME's clip BCE, eq. (14), given the
     positive clip counts of :func:`watched_clip_count`: 1 for the negative clip, 0 for
