@@ -340,7 +340,7 @@ def check_settings(values, model, origin=lambda key: None):
 # keys that arrive through the command line or RecBole's own plumbing; RecBole's Config
 # reads every --key=value of sys.argv, so the options of recbole_denoise.hyper arrive too
 ENTRY_KEYS = ("model", "dataset", "config_files", "config_file", "nproc", "world_size", "ip", "port",
-              "offset", "local_rank",
+              "offset", "group_offset", "local_rank",
               "params_file", "tool", "algo", "max_evals", "num_samples", "output_file")
 _YAML_KEY = re.compile(r"^([A-Za-z_]\w*)\s*:", re.M)
 _CODE_KEYS = (
