@@ -1,12 +1,12 @@
 """Helpers shared by the benchmark scripts: the command line, seeds, summaries, markdown
-sections.
+sections. A section goes to ``saved/benchmarks/<section>.md`` (``--out``); only
+``--update-docs`` edits the tracked ``docs/benchmarks.md``.
 
 A script's ``main`` parses its arguments with :func:`parse_benchmark_args` (which keeps
 them away from RecBole's ``Config``) and runs under :func:`run_benchmark` (warning
 filters, SIGTERM handled like Ctrl-C)."""
 
 import os
-import re
 import resource
 import shlex
 import statistics
@@ -32,14 +32,22 @@ def peak_rss_mb():
 
 # this process's command line as it was before parse_benchmark_args hid it from RecBole
 _ARGV = []
+# where write_section puts a section: an output folder, and docs/benchmarks.md only when asked
+_OUTPUT = {"out": os.path.join("saved", "benchmarks"), "update_docs": False}
 
 
 def parse_benchmark_args(parser):
-    """``parser.parse_args()``, then leave only the program name in ``sys.argv``: RecBole's
+    """``parser.parse_args()`` with the output options every benchmark has (``--out``,
+    ``--update-docs``), then leave only the program name in ``sys.argv``: RecBole's
     ``Config`` reads ``sys.argv`` itself, took ``--key=value`` arguments of the script as
     config overrides and warned about all others ("command line args [...] will not be
     used in RecBole"). The benchmark's config is what it passes to ``Config``."""
+    parser.add_argument("--out", default=_OUTPUT["out"],
+                        help="folder the result section is written to, as <section>.md (default: %(default)s)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="also replace the benchmark's section of docs/benchmarks.md (the tracked file)")
     args = parser.parse_args()
+    _OUTPUT.update(out=args.out, update_docs=args.update_docs)
     _ARGV[:] = sys.argv
     sys.argv[1:] = []
     return args
@@ -60,16 +68,22 @@ def command_line():
     return "python " + shlex.join([os.path.relpath(argv[0], ROOT)] + argv[1:])
 
 
-def write_section(name, body, path=BENCHMARKS_MD):
-    """Put ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in
-    ``docs/benchmarks.md``, replacing an earlier run of the same benchmark."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+def write_section(name, body, docs=BENCHMARKS_MD):
+    """Write ``body`` to ``<--out>/<name>.md``; with ``--update-docs`` also put it between
+    ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``docs`` (``docs/benchmarks.md``),
+    replacing an earlier run of the same benchmark. Returns the paths written."""
+    from recbole_denoise.group.report import write_docs_section
+
+    os.makedirs(_OUTPUT["out"], exist_ok=True)
+    path = os.path.join(_OUTPUT["out"], f"{name}.md")
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        handle.write(body.rstrip() + "\n")
+    written = [path]
+    if _OUTPUT["update_docs"]:
+        write_docs_section(docs, name, body)
+        written.append(docs)
+    print(f"written: {', '.join(written)}", flush=True)
+    return written
 
 
 def markdown_table(header, rows):
@@ -120,27 +134,3 @@ def parse_overrides(items):
         except (ValueError, SyntaxError):
             config[key] = value
     return config
-
-
-def run_variants(variants, dataset, seeds, base_config, metrics):
-    """Train and test every ``(label, model, overrides)`` of ``variants`` once per seed.
-
-    Returns ``{label: [result, ...]}`` with RecBole's result dicts plus ``seconds``;
-    prints one line per run as it finishes.
-    """
-    import time
-
-    from recbole_denoise.quick_start import run_recbole_denoise
-
-    results = {}
-    for label, model, overrides in variants:
-        for seed in seeds:
-            config = dict(base_config, seed=seed, **overrides)
-            started = time.time()
-            result = run_recbole_denoise(model=model, dataset=dataset, config_dict=config)
-            result["seconds"] = time.time() - started
-            results.setdefault(label, []).append(result)
-            test = result["test_result"]
-            print(f"{label:28s} seed {seed}: " + ", ".join(f"{m} {test[m]:.4f}" for m in metrics)
-                  + f" ({result['seconds']:.0f}s)", flush=True)
-    return results

@@ -4,8 +4,8 @@ count). Compares every epoch's training loss, the epoch training stopped at, the
 early-stopping counter, the best validation score and result, the test metrics and, for
 the DenoiseTrainer, the denoising diagnostics (in memory and in the csv file).
 
-    python benchmarks/resume_check.py             # writes the "resume" section of docs/reliability.md
-    python benchmarks/resume_check.py --no-write  # prints it only
+    python benchmarks/resume_check.py                 # prints it, writes saved/benchmarks/resume.md
+    python benchmarks/resume_check.py --update-docs   # also replaces the "resume" section of docs/reliability.md
 
 Each case runs three times (alone, interrupted, resumed) through ``run_recbole_denoise``;
 the interrupt is a real SIGTERM that the process sends itself from inside the run, caught
@@ -15,7 +15,6 @@ by ``runtime.stop_on_sigterm`` as on the command line.
 import argparse
 import csv
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import (  # noqa: E402
-    ROOT, command_line, markdown_table, parse_benchmark_args, run_benchmark, set_threads,
+    ROOT, command_line, markdown_table, parse_benchmark_args, run_benchmark, set_threads, write_section,
 )
 
 RELIABILITY_MD = os.path.join(ROOT, "docs", "reliability.md")
@@ -116,22 +115,9 @@ def check(model, dataset, config, stop_after, folder):
     }
 
 
-def write_reliability_section(body, path=RELIABILITY_MD):
-    """Put ``body`` between ``<!-- resume:start -->`` and ``<!-- resume:end -->`` of
-    docs/reliability.md (created with only this section if it does not exist)."""
-    start, end = "<!-- resume:start -->", "<!-- resume:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (text.rstrip() + "\n\n" + block).lstrip()
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text.rstrip() + "\n")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--no-write", action="store_true", help="print the section, leave docs/ alone")
     args = parse_benchmark_args(parser)
     set_threads(args.threads)
     import torch
@@ -149,7 +135,7 @@ def main():
     body = "\n".join([
         "## Resume",
         "",
-        "Written by `python benchmarks/resume_check.py` (do not edit by hand). Each case runs",
+        "Written by `python benchmarks/resume_check.py --update-docs` (do not edit by hand). Each case runs",
         "three times on the same seed and thread count (here "
         f"{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() > 1 else ''}): left alone; stopped by a real",
         "SIGTERM right after the resume point of epoch k is written; resumed with `--resume_file`.",
@@ -170,11 +156,8 @@ def main():
         "",
         markdown_table(header, rows),
     ])
-    if args.no_write:
-        print(body)
-    else:
-        write_reliability_section(body)
-        print(f"wrote the resume section of {os.path.relpath(RELIABILITY_MD, ROOT)}")
+    print(body)
+    write_section("resume", body, docs=RELIABILITY_MD)
 
 
 if __name__ == "__main__":

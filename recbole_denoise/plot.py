@@ -138,7 +138,7 @@ def relative_edge_weights(weights):
     """Each edge's weight over the mean weight of the edges it was normalised with (the
     softmax runs over a user's items for ``item_to_user`` and over an item's users for
     ``user_to_item``). Raw weights shrink with degree, so raw values compare degrees,
-    not trust (as ``benchmarks/grcn_accuracy.py`` reports them)."""
+    not trust (as ``benchmarks/grcn_edge_weights.py`` reports them)."""
     relative = {}
     for key, node in (("item_to_user", weights["user"]), ("user_to_item", weights["item"])):
         values = weights[key].float()
@@ -188,16 +188,23 @@ def group_rows(csv_path):
     ``mean`` and ``std`` as floats (an empty ``std``: 0). A ``label`` column, as in the
     group runner's ``report.csv`` (``python -m recbole_denoise.group``), names the bars
     instead of ``model`` (variants of one model); a row without a mean (a failed run) is
-    left out; other columns are ignored."""
+    left out, and so is a repeat of a (label, dataset, metric) row (the report repeats a
+    row in each of its tables); other columns are ignored."""
     with open(csv_path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in GROUP_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{csv_path}: a group csv needs the columns {', '.join(GROUP_COLUMNS)}; "
                              f"missing {', '.join(missing)}")
-        rows = [{"model": row.get("label") or row["model"], "dataset": row["dataset"], "metric": row["metric"],
-                 "mean": float(row["mean"]), "std": float(row["std"] or 0.0)}
-                for row in reader if row["mean"] not in ("", None)]
+        rows, seen = [], set()
+        for row in reader:
+            name = row.get("label") or row["model"]
+            key = (name, row["dataset"], row["metric"])
+            if row["mean"] in ("", None) or key in seen:  # a failed run; a row repeated by another table
+                continue
+            seen.add(key)
+            rows.append({"model": name, "dataset": row["dataset"], "metric": row["metric"],
+                         "mean": float(row["mean"]), "std": float(row["std"] or 0.0)})
     if not rows:
         raise ValueError(f"{csv_path} holds no row with a mean")
     return rows

@@ -233,3 +233,92 @@ def test_importing_ray_keeps_the_drivers_sigterm_handler():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_tables_select_rows_and_test_against_their_own_baseline(grid, tmp_path):
+    """The same saved runs reported as two tables: each has its rows, its metrics and its
+    baseline, and a p-value is the paired test against that table's baseline."""
+    spec_path, out, _ = grid
+    raw = yaml.safe_load(open(spec_path))
+    raw["tables"] = [{"title": "against GMF", "rows": ["Popularity", "GMF CE"], "baseline": "GMF CE",
+                      "metrics": ["recall@10"]},
+                     {"title": "no test", "rows": ["GMF CE"], "baseline": None}]
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    spec = load_spec(str(path))
+    assert main([str(path), "--out", out, "--report"]) == 1  # the bad variant of the spec still has no result
+    records = load_records(out)
+
+    def values(label):
+        return [records[run.run_id]["test_result"]["recall@10"] for run in spec.runs if run.label == label]
+
+    rows = list(csv.DictReader(open(os.path.join(out, "report.csv"))))
+    first = {row["label"]: row for row in rows if row["table"] == "against GMF"}
+    assert sorted(first) == ["GMF CE", "Popularity"] and {row["metric"] for row in first.values()} == {"recall@10"}
+    expected = ttest_rel(values("Popularity"), values("GMF CE")).pvalue
+    assert float(first["Popularity"]["p_value"]) == pytest.approx(expected, rel=1e-9)
+    assert first["GMF CE"]["p_value"] == "" and first["GMF CE"]["baseline"] == "GMF CE"
+    second = [row for row in rows if row["table"] == "no test"]
+    assert {row["metric"] for row in second} == set(spec.metrics)  # the spec's metrics by default
+    assert all(row["p_value"] == "" and row["label"] == "GMF CE" for row in second)
+    markdown = open(os.path.join(out, "report.md")).read()
+    assert "#### planted: against GMF" in markdown and "| GMF CE (baseline) | 3/3 |" in markdown
+    assert "#### planted: no test" in markdown
+
+
+def test_table_and_dataset_errors_name_the_key(tmp_path):
+    path = write_spec(str(tmp_path), "data", tables=[{"rows": ["GMF XX"]}])
+    with pytest.raises(SpecError, match=r"table 1 names rows \['GMF XX'\]"):
+        load_spec(path)
+    path = write_spec(str(tmp_path), "data", tables=[{"rows": ["GMF CE"], "colour": "red"}])
+    with pytest.raises(SpecError, match="table 1 has unknown key"):
+        load_spec(path)
+    path = write_spec(str(tmp_path), "data", tables=[{"rows": ["GMF CE"], "baseline": "Popularity"}])
+    with pytest.raises(SpecError, match="baseline 'Popularity', which is not one of its rows"):
+        load_spec(path)
+    path = write_spec(str(tmp_path), "data", datasets=["ml-100k", "ml-100k"])
+    with pytest.raises(SpecError, match="repeat a name; give repeated entries distinct 'label'"):
+        load_spec(path)
+
+
+def test_a_dataset_label_tells_two_entries_of_one_dataset_apart(tmp_path):
+    path = write_spec(str(tmp_path), "data", bad_variant=False, seeds=[1], datasets=[
+        "ml-100k", {"name": "ml-100k", "label": "ml-100k noisy", "config": {"train_noise_ratio": 0.2}}])
+    spec = load_spec(path)
+    noisy = [run for run in spec.runs if run.dataset == "ml-100k noisy"]
+    assert len(noisy) == 2 and all(run.data_name == "ml-100k" for run in noisy)
+    assert all(run.config_dict["train_noise_ratio"] == 0.2 for run in noisy)
+    assert len({run.run_id for run in spec.runs}) == len(spec.runs) == 4
+
+
+def test_the_report_goes_into_a_docs_file_only_when_asked(grid, tmp_path):
+    spec_path, out, _ = grid
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nkept text\n\n<!-- group:tiny:start -->\nOLD-REPORT\n<!-- group:tiny:end -->\n\nafter\n")
+    before = docs.read_text()
+    main([spec_path, "--out", out, "--report"])
+    assert docs.read_text() == before
+    main([spec_path, "--out", out, "--report", "--docs", str(docs)])
+    text = docs.read_text()
+    report = open(os.path.join(out, "report.md")).read()
+    assert text.startswith("# Benchmarks\n\nkept text\n\n<!-- group:tiny:start -->\n") and text.endswith("after\n")
+    assert "OLD-REPORT" not in text and report.rstrip() in text and text.count("group:tiny:start") == 1
+
+
+def test_a_benchmark_writes_its_section_to_the_output_folder_and_docs_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import argparse
+
+    from benchmarks import common
+
+    docs = tmp_path / "docs.md"
+    docs.write_text("# Benchmarks\n")
+    for update in (False, True):
+        monkeypatch.setattr(sys, "argv", ["benchmarks/speed_adt.py", "--out", str(tmp_path / "out")]
+                            + (["--update-docs"] if update else []))
+        common.parse_benchmark_args(argparse.ArgumentParser())
+        written = common.write_section("speed-x", "### Speed\n\n| a |\n", docs=str(docs))
+        assert (tmp_path / "out" / "speed-x.md").read_text() == "### Speed\n\n| a |\n"
+        assert ("<!-- speed-x:start -->" in docs.read_text()) == update
+        assert len(written) == 1 + update
+    monkeypatch.setattr(common, "_OUTPUT", {"out": os.path.join("saved", "benchmarks"), "update_docs": False})

@@ -49,7 +49,7 @@ def test_benchmark_arguments_do_not_reach_recbole(monkeypatch, caplog):
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--epochs", type=int)
-    argv = ["benchmarks/adt_accuracy.py", "--seeds", "1", "2", "--epochs=7"]
+    argv = ["benchmarks/speed_adt.py", "--seeds", "1", "2", "--epochs=7"]
     monkeypatch.setattr(sys, "argv", list(argv))
     monkeypatch.setattr(common, "_ARGV", [])
     args = common.parse_benchmark_args(parser)

@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 
-from recbole_denoise.group.report import write_report
+from recbole_denoise.group.report import write_docs_section, write_report
 from recbole_denoise.group.runner import ResourceError, run_group
 from recbole_denoise.group.spec import SpecError, load_spec
 from recbole_denoise.group.store import RunStore
@@ -24,6 +24,10 @@ def parse_args(argv=None):
     parser.add_argument("spec", help="the group spec (yaml)")
     parser.add_argument("--out", default=None, help="output folder (default: saved/group/<spec name>/)")
     parser.add_argument("--report", action="store_true", help="only write the report from the saved runs")
+    parser.add_argument("--docs", default=None, metavar="MARKDOWN",
+                        help="also put the report into this markdown file (e.g. docs/benchmarks.md), between "
+                             "<!-- group:<spec name>:start/end --> markers, replacing an earlier report of the spec; "
+                             "without it no tracked file is touched")
     parser.add_argument("--backend", choices=["ray", "local"], default="ray",
                         help="ray (default): one Ray task per run; local: one run after another in this "
                              "process (tests, debugging)")
@@ -61,8 +65,12 @@ def main(argv=None):
         except ResourceError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    print(write_report(spec, out, command=command))
+    markdown = write_report(spec, out, command=command)
+    print(markdown)
     print(f"report: {', '.join(os.path.join(out, 'report.' + ext) for ext in ('md', 'csv', 'tex'))}")
+    if args.docs:
+        write_docs_section(args.docs, f"group:{spec.name}", markdown)
+        print(f"report written into {args.docs} (section group:{spec.name})")
     store = RunStore(out)
     unfinished = [run for run in spec.runs if not store.finished(run)]
     if unfinished:

@@ -46,7 +46,7 @@ def execute_run(run, checkpoint_dir, threads=1, cwd=None, gpu_ids=None):
     try:
         from recbole_denoise.quick_start import run_recbole_denoise
 
-        result = run_recbole_denoise(model=run.model, dataset=run.dataset,
+        result = run_recbole_denoise(model=run.model, dataset=run.data_name,
                                      config_file_list=list(run.config_files) or None, config_dict=config)
         record.update(status="ok", **json_safe(dict(result)))
         record.update(saved_training(checkpoint_dir))
@@ -85,7 +85,7 @@ def final_config(run, config):
         from recbole_denoise.config import Config
         from recbole_denoise.trainer.checkpoint import plain_config
 
-        return json_safe(plain_config(Config(model=run.model, dataset=run.dataset,
+        return json_safe(plain_config(Config(model=run.model, dataset=run.data_name,
                                              config_file_list=list(run.config_files) or None,
                                              config_dict=config)))
     except Exception:

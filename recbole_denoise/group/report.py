@@ -46,51 +46,61 @@ def paired_p_value(values, baseline_values):
 
 
 def summarize(spec, out):
-    """``{dataset: {"rows": [...], "failed": [...], "metrics": [...]}}`` from the saved
-    runs of ``spec`` in ``out``. A row: label, model, variant, runs (ok / total), and per
-    metric ``n``, ``mean``, ``std`` (sample), ``p`` (against the baseline), ``values``
-    (``{seed: value}``) and ``best``."""
+    """``{dataset: {"tables": [...], "failed": [...]}}`` from the saved runs of ``spec``
+    in ``out``, one table per entry of the spec's ``tables``: ``{"title", "metrics",
+    "baseline", "rows"}``. A row: label, model, variant, runs (ok / total), seconds, peak
+    memory and per metric ``n``, ``mean``, ``std`` (sample), ``p`` (against the table's
+    baseline), ``values`` (``{seed: value}``) and ``best`` (within the table)."""
     store = RunStore(out)
     records = {run: store.load(run) for run in spec.runs}
     ok = {run: record for run, record in records.items() if record and record.get("status") == "ok"}
-    metrics = spec.metrics or _reported_metrics(ok.values())
-    smaller = set(SMALLER_IS_BETTER) | set(spec.smaller_is_better)
     summary = {}
     for dataset in spec.datasets:
-        rows = []
-        for label in spec.labels:
-            runs = [run for run in spec.runs if run.dataset == dataset and run.label == label]
-            done = [run for run in runs if run in ok]
-            row = {"label": label, "model": runs[0].model, "variant": runs[0].variant,
-                   "runs": len(done), "of": len(runs),
-                   "seconds": _mean([ok[run].get("seconds") for run in done]),
-                   "peak_rss_mb": max([ok[run].get("peak_rss_mb") or 0 for run in done], default=None),
-                   "metrics": {}}
-            for metric in metrics:
-                values = {run.seed: metric_value(ok[run], metric) for run in done}
-                values = {seed: value for seed, value in values.items() if value is not None}
-                listed = list(values.values())
-                row["metrics"][metric] = {
-                    "n": len(listed), "values": values, "mean": _mean(listed),
-                    "std": statistics.stdev(listed) if len(listed) > 1 else (0.0 if listed else None),
-                }
-            rows.append(row)
-        baseline = next((row for row in rows if row["label"] == spec.baseline), None)
-        for metric in metrics:
-            for row in rows:
-                cell = row["metrics"][metric]
-                cell["p"] = (paired_p_value(cell["values"], baseline["metrics"][metric]["values"])
-                             if baseline is not None and row is not baseline else None)
-            means = [row["metrics"][metric]["mean"] for row in rows if row["metrics"][metric]["mean"] is not None]
-            if means:
-                best = round(min(means) if {metric, _base(metric)} & smaller else max(means), 4)
-                for row in rows:
-                    mean = row["metrics"][metric]["mean"]
-                    row["metrics"][metric]["best"] = mean is not None and round(mean, 4) == best
+        tables = []
+        for table in spec.tables:
+            metrics = list(table.metrics) or _reported_metrics(ok.values())
+            rows = [_row(spec, dataset, label, metrics, ok) for label in table.rows]
+            _mark_tests_and_best(spec, rows, metrics, table.baseline)
+            tables.append({"title": table.title, "metrics": metrics, "baseline": table.baseline, "rows": rows})
         failed = [(run, records[run]) for run in spec.runs
                   if run.dataset == dataset and records[run] and records[run].get("status") != "ok"]
-        summary[dataset] = {"rows": rows, "failed": failed, "metrics": metrics}
+        summary[dataset] = {"tables": tables, "failed": failed}
     return summary
+
+
+def _row(spec, dataset, label, metrics, ok):
+    runs = [run for run in spec.runs if run.dataset == dataset and run.label == label]
+    done = [run for run in runs if run in ok]
+    row = {"label": label, "model": runs[0].model, "variant": runs[0].variant,
+           "runs": len(done), "of": len(runs),
+           "seconds": _mean([ok[run].get("seconds") for run in done]),
+           "peak_rss_mb": max([ok[run].get("peak_rss_mb") or 0 for run in done], default=None),
+           "metrics": {}}
+    for metric in metrics:
+        values = {run.seed: metric_value(ok[run], metric) for run in done}
+        values = {seed: value for seed, value in values.items() if value is not None}
+        listed = list(values.values())
+        row["metrics"][metric] = {
+            "n": len(listed), "values": values, "mean": _mean(listed),
+            "std": statistics.stdev(listed) if len(listed) > 1 else (0.0 if listed else None),
+        }
+    return row
+
+
+def _mark_tests_and_best(spec, rows, metrics, baseline_label):
+    smaller = set(SMALLER_IS_BETTER) | set(spec.smaller_is_better)
+    baseline = next((row for row in rows if row["label"] == baseline_label), None)
+    for metric in metrics:
+        for row in rows:
+            cell = row["metrics"][metric]
+            cell["p"] = (paired_p_value(cell["values"], baseline["metrics"][metric]["values"])
+                         if baseline is not None and row is not baseline else None)
+        means = [row["metrics"][metric]["mean"] for row in rows if row["metrics"][metric]["mean"] is not None]
+        if means:
+            best = round(min(means) if {metric, _base(metric)} & smaller else max(means), 4)
+            for row in rows:
+                mean = row["metrics"][metric]["mean"]
+                row["metrics"][metric]["best"] = mean is not None and round(mean, 4) == best
 
 
 def write_report(spec, out, command=None):
@@ -107,6 +117,21 @@ def write_report(spec, out, command=None):
     return markdown
 
 
+def write_docs_section(path, name, body):
+    """Put ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in the
+    markdown file at ``path`` (e.g. ``docs/benchmarks.md``), replacing an earlier body
+    under the same markers or appending; the rest of the file is kept as it is."""
+    import re
+
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def format_p(p_value):
     if p_value is None:
         return "n/a"
@@ -118,27 +143,16 @@ def format_mean_std(cell):
 
 
 def to_markdown(spec, summary, command=None):
-    lines = [f"## {spec.name}", ""]
+    lines = [f"### {spec.name}", ""]
+    if spec.description:
+        lines += [spec.description, ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += [_legend(spec), ""]
     for dataset, part in summary.items():
-        metrics = part["metrics"]
-        lines += [f"### {dataset}", "", "| model | runs | " + " | ".join(metrics) + " | s / run | peak MB |",
-                  "|---|---|" + "---|" * len(metrics) + "---|---|"]
-        for row in part["rows"]:
-            cells = []
-            for metric in metrics:
-                cell = row["metrics"][metric]
-                text = format_mean_std(cell)
-                if cell.get("best"):
-                    text = f"**{text}**"
-                if spec.baseline and row["label"] != spec.baseline and cell["mean"] is not None:
-                    text += f" (p {format_p(cell['p'])})"
-                cells.append(text)
-            lines.append(f"| {_row_name(spec, row)} | {row['runs']}/{row['of']} | " + " | ".join(cells)
-                         + f" | {_number(row['seconds'], '.0f')} | {_number(row['peak_rss_mb'], '.0f')} |")
-        lines.append("")
+        for table in part["tables"]:
+            title = f"{dataset}: {table['title']}" if table["title"] else dataset
+            lines += [f"#### {title}", ""] + _markdown_table(table) + [""]
         for run, record in part["failed"]:
             lines.append(f"- failed: {run.label}, seed {run.seed}: {record.get('error', '').splitlines()[0]}"
                          f" (`{os.path.join('runs', run.run_id + '.json')}`)")
@@ -147,62 +161,89 @@ def to_markdown(spec, summary, command=None):
     return "\n".join(lines)
 
 
+def _markdown_table(table):
+    metrics = table["metrics"]
+    lines = ["| model | runs | " + " | ".join(metrics) + " | s / run | peak MB |",
+             "|---|---|" + "---|" * len(metrics) + "---|---|"]
+    for row in table["rows"]:
+        cells = []
+        for metric in metrics:
+            cell = row["metrics"][metric]
+            text = format_mean_std(cell)
+            if cell.get("best"):
+                text = f"**{text}**"
+            if table["baseline"] and row["label"] != table["baseline"] and cell["mean"] is not None:
+                text += f" (p {format_p(cell['p'])})"
+            cells.append(text)
+        lines.append(f"| {_row_name(table, row)} | {row['runs']}/{row['of']} | " + " | ".join(cells)
+                     + f" | {_number(row['seconds'], '.0f')} | {_number(row['peak_rss_mb'], '.0f')} |")
+    return lines
+
+
 def write_csv(spec, summary, path):
-    """One line per dataset, model variant and metric, full precision."""
+    """One line per dataset, table, model variant and metric, full precision."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["dataset", "label", "model", "variant", "metric", "n", "mean", "std",
-                         "p_value", "baseline", "best", "seeds", "values"])
+                         "p_value", "baseline", "best", "seeds", "values", "table"])
         for dataset, part in summary.items():
-            for row in part["rows"]:
-                for metric in part["metrics"]:
-                    cell = row["metrics"][metric]
-                    writer.writerow([dataset, row["label"], row["model"], row["variant"], metric, cell["n"],
-                                     _plain(cell["mean"]), _plain(cell["std"]), _plain(cell["p"]),
-                                     spec.baseline or "", int(bool(cell.get("best"))),
-                                     " ".join(map(str, cell["values"])),
-                                     " ".join(repr(value) for value in cell["values"].values())])
+            for table in part["tables"]:
+                for row in table["rows"]:
+                    for metric in table["metrics"]:
+                        cell = row["metrics"][metric]
+                        writer.writerow([dataset, row["label"], row["model"], row["variant"], metric, cell["n"],
+                                         _plain(cell["mean"]), _plain(cell["std"]), _plain(cell["p"]),
+                                         table["baseline"] or "", int(bool(cell.get("best"))),
+                                         " ".join(map(str, cell["values"])),
+                                         " ".join(repr(value) for value in cell["values"].values()),
+                                         table["title"] or ""])
 
 
 def to_latex(spec, summary):
     parts = [f"% {spec.name}: {_legend(spec)}"]
     for dataset, part in summary.items():
-        metrics = part["metrics"]
-        lines = [r"\begin{table}[t]", r"\centering",
-                 rf"\caption{{{_tex(spec.name)}: {_tex(dataset)}. Mean $\pm$ std over seeds"
-                 + (rf"; $p$: paired $t$-test against {_tex(spec.baseline)}" if spec.baseline else "")
-                 + r"; best in bold.}",
-                 r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\hline",
-                 "Model & " + " & ".join(_tex(metric) for metric in metrics) + r" \\", r"\hline"]
-        for row in part["rows"]:
-            cells = []
-            for metric in metrics:
-                cell = row["metrics"][metric]
-                if cell["mean"] is None:
-                    cells.append("n/a")
-                    continue
-                mean = f"{cell['mean']:.4f}"
-                text = (rf"\textbf{{{mean}}}" if cell.get("best") else mean) + rf" $\pm$ {cell['std']:.4f}"
-                if spec.baseline and row["label"] != spec.baseline:
-                    text += rf" {{\scriptsize ($p$ {format_p(cell['p'])})}}"
-                cells.append(text)
-            lines.append(_tex(_row_name(spec, row)) + " & " + " & ".join(cells) + r" \\")
-        lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
-        parts.append("\n".join(lines))
+        for table in part["tables"]:
+            parts.append(_latex_table(spec, dataset, table))
     return "\n\n".join(parts) + "\n"
+
+
+def _latex_table(spec, dataset, table):
+    metrics = table["metrics"]
+    title = f"{dataset}, {table['title']}" if table["title"] else dataset
+    lines = [r"\begin{table}[t]", r"\centering",
+             rf"\caption{{{_tex(spec.name)}: {_tex(title)}. Mean $\pm$ std over seeds"
+             + (rf"; $p$: paired $t$-test against {_tex(table['baseline'])}" if table["baseline"] else "")
+             + r"; best in bold.}",
+             r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\hline",
+             "Model & " + " & ".join(_tex(metric) for metric in metrics) + r" \\", r"\hline"]
+    for row in table["rows"]:
+        cells = []
+        for metric in metrics:
+            cell = row["metrics"][metric]
+            if cell["mean"] is None:
+                cells.append("n/a")
+                continue
+            mean = f"{cell['mean']:.4f}"
+            text = (rf"\textbf{{{mean}}}" if cell.get("best") else mean) + rf" $\pm$ {cell['std']:.4f}"
+            if table["baseline"] and row["label"] != table["baseline"]:
+                text += rf" {{\scriptsize ($p$ {format_p(cell['p'])})}}"
+            cells.append(text)
+        lines.append(_tex(_row_name(table, row)) + " & " + " & ".join(cells) + r" \\")
+    lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines)
 
 
 def _legend(spec):
     text = (f"Mean ± sample std over seeds {', '.join(map(str, spec.seeds))} (test metrics unless "
             f"`valid/` or `denoising/`); runs: finished / planned")
-    if spec.baseline:
-        text += (f"; p: two-sided paired t-test over seeds against {spec.baseline} "
-                 f"(`scipy.stats.ttest_rel`)")
-    return text + "; the best mean per column in bold."
+    if any(table.baseline for table in spec.tables):
+        text += ("; p: two-sided paired t-test over seeds against the row marked (baseline) "
+                 "(`scipy.stats.ttest_rel`)")
+    return text + "; the best mean per column of a table in bold."
 
 
-def _row_name(spec, row):
-    return row["label"] + (" (baseline)" if row["label"] == spec.baseline else "")
+def _row_name(table, row):
+    return row["label"] + (" (baseline)" if row["label"] == table["baseline"] else "")
 
 
 def _reported_metrics(records):

@@ -3,13 +3,20 @@
 .. code-block:: yaml
 
     name: adt-ml-100k-quick          # optional; default: the file name without .yaml
-    datasets: [ml-100k]              # names, or {name: ..., config: {...}}
+    datasets: [ml-100k]              # names, or {name: ..., label: ..., config: {...}}; a label
+                                     # tells apart two entries of one dataset (e.g. with noise)
     seeds: [2020, 2021, 2022]
     metrics: [recall@20, ndcg@20]    # report columns: test metrics, valid/<metric> (best validation),
                                      # denoising/<column> (last epoch's diagnostics)
     baseline: GMF CE                 # the row label the paired test compares against
     settings: {epochs: 10}           # config of every run (state: ERROR unless set here)
     config_files: []                 # yaml files of every run, as RecBole's --config_files
+    tables:                          # optional: several tables from the same runs
+      - title: GMF                   # heading of the table
+        rows: [Popularity, GMF CE, GMF TCE]   # row labels (default: every variant)
+        metrics: [recall@20]         # default: the spec's metrics
+        baseline: GMF CE             # default: the spec's baseline when it is a row
+    description: text under the report's heading (what is compared, the protocol)
     models:
       - Popularity                   # a model with the settings alone
       - model: GMF
@@ -32,10 +39,11 @@ import yaml
 # what a run gets unless the spec says otherwise
 RUN_DEFAULTS = {"state": "ERROR", "show_progress": False}
 SPEC_KEYS = ("name", "datasets", "seeds", "metrics", "baseline", "settings", "config_files", "models",
-             "smaller_is_better")
+             "smaller_is_better", "tables", "description")
+TABLE_KEYS = ("title", "rows", "metrics", "baseline")
 MODEL_KEYS = ("model", "label", "config", "variants")
 VARIANT_KEYS = ("label", "config")
-DATASET_KEYS = ("name", "config")
+DATASET_KEYS = ("name", "label", "config")
 
 
 class SpecError(ValueError):
@@ -53,6 +61,12 @@ class Run:
     seed: int
     config_dict: dict = field(hash=False)
     config_files: tuple = ()
+    dataset_name: str = None  # the dataset to load when ``dataset`` is a label
+
+    @property
+    def data_name(self):
+        """The dataset RecBole loads (``dataset`` is the report's label of it)."""
+        return self.dataset_name or self.dataset
 
     @property
     def run_id(self):
@@ -61,8 +75,19 @@ class Run:
 
     def inputs(self):
         """What decides the run's result (its saved file is reused only if these match)."""
-        return {"model": self.model, "dataset": self.dataset, "config_files": list(self.config_files),
+        return {"model": self.model, "dataset": self.data_name, "config_files": list(self.config_files),
                 "config_dict": self.config_dict}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report: ``rows`` (variant labels) x ``metrics``, paired tests
+    against ``baseline`` (``None``: no tests), under ``title`` (``None``: no heading)."""
+
+    title: str
+    rows: tuple
+    metrics: tuple
+    baseline: str = None
 
 
 @dataclass
@@ -76,6 +101,8 @@ class Spec:
     labels: list  # row labels in spec order
     runs: list
     smaller_is_better: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    description: str = ""
 
 
 def slug(text):
@@ -126,28 +153,65 @@ def parse_spec(raw, path="<spec>"):
     if not isinstance(metrics, list):
         fail("'metrics' must be a list, e.g. [recall@20, ndcg@20]")
 
+    dataset_labels = [label for label, _, _ in datasets]
+    if len(set(dataset_labels)) != len(dataset_labels):
+        fail(f"datasets {dataset_labels} repeat a name; give repeated entries distinct 'label's")
     runs = []
-    for dataset, dataset_config in datasets:
+    for dataset, dataset_name, dataset_config in datasets:
         for label, model, variant, model_config in variants:
             for seed in raw["seeds"]:
                 config = dict(RUN_DEFAULTS, **settings)
                 config.update(dataset_config)
                 config.update(model_config)
                 config["seed"] = seed
-                runs.append(Run(label, model, variant, dataset, seed, config, tuple(config_files)))
+                runs.append(Run(label, model, variant, dataset, seed, config, tuple(config_files),
+                                dataset_name if dataset_name != dataset else None))
     name = raw.get("name") or os.path.splitext(os.path.basename(path))[0]
-    return Spec(name=str(name), path=path, datasets=[d for d, _ in datasets], seeds=list(raw["seeds"]),
-                metrics=[str(m).lower() for m in metrics], baseline=baseline, labels=labels, runs=runs,
-                smaller_is_better=[str(m).lower() for m in raw.get("smaller_is_better") or []])
+    metrics = [str(m).lower() for m in metrics]
+    tables = _tables(raw.get("tables"), labels, metrics, baseline, fail)
+    return Spec(name=str(name), path=path, datasets=dataset_labels, seeds=list(raw["seeds"]),
+                metrics=metrics, baseline=baseline, labels=labels, runs=runs,
+                smaller_is_better=[str(m).lower() for m in raw.get("smaller_is_better") or []],
+                tables=tables, description=str(raw.get("description") or "").strip())
+
+
+def _tables(entries, labels, metrics, baseline, fail):
+    """The report's tables: each entry of ``tables``, or one table of every variant."""
+    if entries is None:
+        return [Table(None, tuple(labels), tuple(metrics), baseline)]
+    if not isinstance(entries, list) or not entries:
+        fail("'tables' must be a non-empty list of {title, rows, metrics, baseline}")
+    tables = []
+    for number, entry in enumerate(entries, 1):
+        what = f"table {number}"
+        if not isinstance(entry, dict):
+            fail(f"{what} must be a mapping with keys {', '.join(TABLE_KEYS)}, got {entry!r}")
+        _check_keys(entry, TABLE_KEYS, what, fail)
+        rows = entry.get("rows") or labels
+        unknown = [row for row in rows if row not in labels]
+        if unknown:
+            fail(f"{what} names rows {unknown} that are not model variants of the spec; labels: "
+                 f"{', '.join(labels)}")
+        table_metrics = [str(m).lower() for m in entry.get("metrics") or metrics]
+        if not table_metrics:
+            fail(f"{what} has no metrics: give 'metrics' to the table or to the spec")
+        table_baseline = entry.get("baseline", baseline if baseline in rows else None)
+        if table_baseline is not None and table_baseline not in rows:
+            fail(f"{what} compares against baseline {table_baseline!r}, which is not one of its rows {rows}")
+        tables.append(Table(entry.get("title"), tuple(rows), tuple(table_metrics), table_baseline))
+    return tables
 
 
 def _dataset(entry, fail):
+    """``(label, name, config)`` of one ``datasets`` entry."""
     if isinstance(entry, str):
-        return entry, {}
+        return entry, entry, {}
     if not isinstance(entry, dict) or "name" not in entry:
-        fail(f"a dataset is a name or {{name: ..., config: {{...}}}}, got {entry!r}")
+        fail(f"a dataset is a name or {{name: ..., label: ..., config: {{...}}}}, got {entry!r}")
     _check_keys(entry, DATASET_KEYS, f"dataset {entry['name']!r}", fail)
-    return str(entry["name"]), _mapping(entry.get("config"), f"the config of dataset {entry['name']!r}", fail)
+    name = str(entry["name"])
+    config = _mapping(entry.get("config"), f"the config of dataset {entry['name']!r}", fail)
+    return str(entry.get("label") or name), name, config
 
 
 def _model_variants(entry, fail):
