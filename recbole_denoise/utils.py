@@ -155,7 +155,8 @@ def create_dataset(config):
     return dataset
 
 
-DATASET_MODULES = ("recbole_denoise.data.dataset", "recbole_denoise.data.watch_time_dataset")
+DATASET_MODULES = ("recbole_denoise.data.dataset", "recbole_denoise.data.watch_time_dataset",
+                   "recbole_denoise.data.feedback_dataset")
 
 
 def _named_dataset_class(name):

@@ -1,0 +1,300 @@
+"""recbole_denoise.data.feedback_dataset
+#########################################
+``FeedbackHistoryDataset``: samples (impressions) with the click / unclick / like /
+dislike histories that DUMN (Bian et al., RecSys 2021) reads, leak-free and
+O(events) in memory (layout in ``docs/feedback_data.md``).
+
+Events come from two places, in one id space:
+
+- every ``.inter`` row (before the split): ``click`` 1 -> a click event, 0 -> an
+  unclick, ``like`` 1 -> a like, ``dislike`` 1 -> a dislike (an empty cell: no event),
+  at the row's time, with the row's item and that item's features from ``.item``;
+- the optional ``.feedback`` file (``user_id timestamp kind item_id <item features>``):
+  history events that are not samples (Taobao's behaviour log). ``[NO_ITEM]`` is the
+  placeholder item token of events whose source logs no item; such an event carries
+  its own feature values (an empty feature cell takes the item's value from ``.item``).
+
+A sample only ever reads events strictly before its own time, so histories built from
+all rows are leak-free under a time-ordered split; the split copies share one
+:class:`FeedbackHistories`. ``TIME_FIELD`` stays float64 in the Interaction (RecBole
+would make it float32, which rounds a Taobao second to 128 s).
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from recbole.utils import FeatureType, set_color
+
+from recbole_denoise.data.dataset import DenoiseDataset
+from recbole_denoise.data.feedback_histories import KINDS, FeedbackHistories
+
+NO_ITEM = "[NO_ITEM]"  # item token of .feedback events whose source logs no item id
+KIND_FIELD = "kind"  # column of .feedback naming the event's kind
+MARKED_KINDS = ("click", "like", "dislike")  # kinds a .inter column marks (unclick = click 0)
+
+# Defaults of the contract keys (properties/model/DUMN.yaml has them too), used when a key is absent.
+DEFAULTS = {
+    "feedback_fields": {"click": "click", "like": "like", "dislike": "dislike"},
+    "feedback_events": "feedback",
+    "history_item_fields": None,  # None: the item id and every token field of .item
+    "history_length": 100,
+}
+
+
+class FeedbackHistoryDataset(DenoiseDataset):
+    """``DenoiseDataset`` of samples that also holds every user's feedback events.
+
+    ``dataset.feedback_histories`` (a :class:`FeedbackHistories`, built once from all
+    ``.inter`` rows and the ``.feedback`` events) gives each sample's windows by
+    (user, time); the feedback columns are hidden from the fields models embed, since
+    one of them is usually the label.
+    """
+
+    def __init__(self, config):
+        self._feedback_events = None
+        self._warned = set()
+        super().__init__(config)
+
+    # ------------------------------------------------------------------ config
+    def _setting(self, key):
+        value = self.config[key]
+        return DEFAULTS[key] if value is None and key not in self.config else value
+
+    def _feedback_columns(self):
+        """``{kind: .inter column}`` for the kinds a column marks (absent kinds left out)."""
+        fields = self._setting("feedback_fields")
+        if fields is None:
+            return {}
+        if not isinstance(fields, dict) or not set(fields) <= set(MARKED_KINDS):
+            raise ValueError(f"feedback_fields = {fields!r}: expected a dict from some of {MARKED_KINDS} to an "
+                             f".inter column (or ~ for an absent kind); unclick events are rows with click 0")
+        return {kind: column for kind, column in fields.items() if column is not None}
+
+    def history_item_fields(self):
+        """The fields a history element carries, item id first."""
+        fields = self._setting("history_item_fields")
+        if fields is None:
+            item_tokens = [] if self.item_feat is None else [
+                f for f in self.item_feat.columns if self.field2type[f] == FeatureType.TOKEN and f != self.iid_field]
+            return [self.iid_field] + item_tokens
+        if not isinstance(fields, (list, tuple)) or not fields or fields[0] != self.iid_field:
+            raise ValueError(f"history_item_fields = {fields!r}: expected a list starting with the item id "
+                             f"field [{self.iid_field}], then token fields of .item")
+        item_columns = [] if self.item_feat is None else list(self.item_feat.columns)
+        for field in fields[1:]:
+            if field not in item_columns or self.field2type[field] != FeatureType.TOKEN:
+                raise ValueError(f"history_item_fields names [{field}], which is not a token field of "
+                                 f"{self.dataset_name}.item (loaded: {item_columns}); add it to load_col['item']")
+        return list(fields)
+
+    def _check_history_length(self):
+        length = self._setting("history_length")
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise ValueError(f"history_length = {length!r}: expected a positive integer (T, the window length)")
+
+    def _warn_once(self, key, message):
+        if key not in self._warned:
+            self._warned.add(key)
+            self.logger.warning(message)
+
+    # ------------------------------------------------------------------ loading
+    def _load_inter_feat(self, token, dataset_path):
+        super()._load_inter_feat(token, dataset_path)
+        self._check_history_length()
+        self._check_inter_columns(os.path.join(dataset_path, f"{token}.inter"))
+
+    def _check_inter_columns(self, path):
+        """Time present and numeric; each feedback column 0, 1 or empty (errors name file, line, field)."""
+        feat = self.inter_feat
+        if self.time_field is None or self.time_field not in feat:
+            raise ValueError(f"TIME_FIELD = {self.time_field!r}: {path} must have this float column (load it in "
+                             f"load_col['inter']); histories are cut by time")
+        if self.field2type[self.time_field] != FeatureType.FLOAT:
+            raise ValueError(f"TIME_FIELD = {self.time_field!r}: {path} declares it "
+                             f"{self.field2type[self.time_field].value}, expected float")
+        _check_no_missing(feat[self.time_field].to_numpy(np.float64), path, self.time_field, "a number")
+        for kind, column in self._feedback_columns().items():
+            if column not in feat or self.field2type[column] != FeatureType.FLOAT:
+                raise ValueError(f"feedback_fields.{kind} = {column!r}: expected a float column of {path} loaded "
+                                 f"by load_col['inter'] (loaded: {list(feat.columns)}), or ~ when the kind is absent")
+            values = feat[column].to_numpy(np.float64)
+            bad = np.flatnonzero(~(np.isnan(values) | (values == 0) | (values == 1)))
+            if bad.size:
+                raise ValueError(f"{path}, line {bad[0] + 2}, field [{column}]: {values[bad[0]]!r} is not 0, 1 or empty")
+
+    def _load_additional_feat(self, token, dataset_path):
+        super()._load_additional_feat(token, dataset_path)
+        suffix = self._setting("feedback_events")
+        if suffix is None:
+            return
+        path = os.path.join(dataset_path, f"{token}.{suffix}")
+        if not os.path.isfile(path):
+            self._warn_once("events", f"feedback_events = {suffix!r} but there is no {path}: histories come from "
+                                      f".inter rows only (set feedback_events: ~ to silence this)")
+            return
+        self._feedback_events = self._read_feedback_file(path)
+
+    def _read_feedback_file(self, path):
+        """The ``.feedback`` events as a DataFrame: token columns categorical, time float64, kind as KINDS index."""
+        separator = self.config["field_separator"]
+        with open(path, encoding=self.config["encoding"]) as handle:
+            header = handle.readline().rstrip("\n").split(separator)
+        names, dtypes = [], {}
+        for column in header:
+            name, _, ftype = column.partition(":")
+            expected = "float" if name == self.time_field else "token"
+            if ftype != expected:
+                raise ValueError(f"{path}, line 1, field [{name}]: type {ftype!r}, expected {expected!r}")
+            names.append(name)
+            dtypes[column] = np.float64 if name == self.time_field else "category"
+        required = [self.uid_field, self.time_field, KIND_FIELD, self.iid_field]
+        missing = [name for name in required if name not in names]
+        if missing:
+            raise ValueError(f"{path}, line 1: missing column(s) {missing}; expected {required} + item feature columns")
+        try:
+            events = pd.read_csv(path, sep=separator, dtype=dtypes, encoding=self.config["encoding"])
+        except ValueError as error:  # a non-number in the float column
+            raise ValueError(f"{path}, field [{self.time_field}]: {error}") from error
+        events.columns = names
+        _check_no_missing(events[self.time_field].to_numpy(np.float64), path, self.time_field, "a number")
+        for name in (self.uid_field, KIND_FIELD, self.iid_field):
+            _check_no_missing(events[name].cat.codes.to_numpy() < 0, path, name, f"a token ({NO_ITEM} for no item)",
+                              as_mask=True)
+        kind_of_token = np.array([KINDS.index(k) if k in KINDS else -1 for k in events[KIND_FIELD].cat.categories])
+        kinds = kind_of_token[events[KIND_FIELD].cat.codes.to_numpy()]
+        bad = np.flatnonzero(kinds < 0)
+        if bad.size:
+            raise ValueError(f"{path}, line {bad[0] + 2}, field [{KIND_FIELD}]: "
+                             f"{events[KIND_FIELD].iloc[bad[0]]!r} is not one of {KINDS}")
+        events[KIND_FIELD] = kinds
+        self.logger.info(set_color("feedback events", "blue") + f": {len(events)} from [{path}]")
+        return events
+
+    # ------------------------------------------------------------------ remapping
+    def _remap_ID_all(self):
+        super()._remap_ID_all()
+        if self._feedback_events is not None:
+            self._remap_feedback_events()
+
+    def _remap_feedback_events(self):
+        """Map the event tokens through the ids of ``.inter`` / ``.item`` / ``.user``; tokens only
+        the events know (e.g. ``[NO_ITEM]``, a category no ad has) get new ids after them."""
+        for name in self._feedback_events.columns:
+            if name in (self.time_field, KIND_FIELD):
+                continue
+            if name not in self.field2id_token:
+                if name != self.uid_field and name != self.iid_field:
+                    self._warn_once(f"column {name}", f"{self.dataset_name}.{self._setting('feedback_events')}: "
+                                                      f"column [{name}] is no field of .item: ignored")
+                    self._feedback_events.drop(columns=name, inplace=True)
+                    continue
+            column = self._feedback_events[name]
+            id_of_category = self._token_ids(name, column.cat.categories.to_numpy())
+            codes = column.cat.codes.to_numpy()
+            self._feedback_events[name] = np.where(codes < 0, 0, id_of_category[codes])
+
+    def _token_ids(self, field, tokens):
+        """Ids of ``tokens`` in ``field``, extending the field's vocabulary with unseen ones."""
+        token_id = self.field2token_id[field]
+        unseen = [token for token in tokens if token not in token_id]
+        if unseen:
+            start = len(self.field2id_token[field])
+            self.field2id_token[field] = np.concatenate([self.field2id_token[field], np.array(unseen)])
+            token_id.update({token: start + offset for offset, token in enumerate(unseen)})
+        return np.array([token_id[token] for token in tokens], dtype=np.int64)
+
+    # ------------------------------------------------------------------ building
+    def _fill_nan(self):
+        # RecBole fills an empty float cell with the column mean: read the feedback marks first
+        marks = {kind: self.inter_feat[column].to_numpy(np.float64, copy=True)  # fillna works in place
+                 for kind, column in self._feedback_columns().items()}
+        super()._fill_nan()
+        self.feedback_histories = self._build_histories(marks)
+
+    def _build_histories(self, marks):
+        fields = self.history_item_fields()
+        item_table = self._item_table(fields)
+        users, times, kinds, items = _inter_events(
+            self.inter_feat[self.uid_field].to_numpy(np.int64), self.inter_feat[self.time_field].to_numpy(np.float64),
+            self.inter_feat[self.iid_field].to_numpy(np.int64), marks)
+        values = {name: item_table[name][items] for name in fields}
+        if self._feedback_events is not None:
+            events = self._feedback_events
+            event_items = events[self.iid_field].to_numpy(np.int64)
+            users = np.concatenate([users, events[self.uid_field].to_numpy(np.int64)])
+            times = np.concatenate([times, events[self.time_field].to_numpy(np.float64)])
+            kinds = np.concatenate([kinds, events[KIND_FIELD].to_numpy(np.int64)])
+            for name in fields:
+                from_item = item_table[name][event_items]
+                own = events[name].to_numpy(np.int64) if name in events else from_item
+                values[name] = np.concatenate([values[name], np.where(own > 0, own, from_item)])
+            self._feedback_events = None  # in the histories now
+        histories = FeedbackHistories.from_events(
+            torch.from_numpy(users), torch.from_numpy(times), torch.from_numpy(kinds),
+            {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in values.items()}, self.user_num)
+        columns = self._feedback_columns()
+        for kind in KINDS:
+            if histories.n_events(kind) == 0:
+                marked_by = columns.get("click" if kind == "unclick" else kind)
+                why = (f"feedback_fields.{kind} is ~" if marked_by is None and kind != "unclick"
+                       else "no click column" if marked_by is None else f"no row has it in [{marked_by}]")
+                self._warn_once(f"empty {kind}", f"dataset [{self.dataset_name}] has no {kind} events ({why}, "
+                                                 f"none in .feedback): every {kind} history is empty")
+        self.logger.info(set_color("feedback histories", "blue") + f": {histories.extra_repr()}")
+        return histories
+
+    def _item_table(self, fields):
+        """``{field: int64 [item_num]}``: each item's value of every history field (0 where unknown)."""
+        table = {self.iid_field: np.arange(self.item_num, dtype=np.int64)}
+        for name in fields[1:]:
+            column = self.item_feat[name].to_numpy(np.float64)  # NaN for items without a row
+            table[name] = np.nan_to_num(column, nan=0.0).astype(np.int64)
+        return table
+
+    # ------------------------------------------------------------------ float64 time
+    def _normalize(self):
+        if self.time_field not in self.inter_feat:
+            return super()._normalize()
+        times = self.inter_feat[self.time_field].copy()
+        super()._normalize()
+        if not np.array_equal(self.inter_feat[self.time_field].to_numpy(), times.to_numpy()):
+            self._warn_once("normalize", f"normalisation would rescale [{self.time_field}]: kept as is, since "
+                                         f"histories are cut by the exact times")
+            self.inter_feat[self.time_field] = times
+
+    def _dataframe_to_interaction(self, data):
+        interaction = super()._dataframe_to_interaction(data)
+        if self.time_field in data:
+            interaction.interaction[self.time_field] = torch.from_numpy(data[self.time_field].to_numpy(np.float64))
+        return interaction
+
+    def ground_truth_fields(self):
+        """The feedback columns too: one of them is usually the label (never a model feature)."""
+        return super().ground_truth_fields() | set(self._feedback_columns().values())
+
+
+def _inter_events(users, times, items, marks):
+    """Flat events of the ``.inter`` rows: click 1 -> click, 0 -> unclick, like 1 -> like,
+    dislike 1 -> dislike; returns ``(users, times, kinds, items)``."""
+    rows, kinds = [], []
+    for kind, values in marks.items():
+        if kind == "click":
+            for kind_id, chosen in ((KINDS.index("click"), values == 1), (KINDS.index("unclick"), values == 0)):
+                rows.append(np.flatnonzero(chosen))
+                kinds.append(np.full(rows[-1].size, kind_id, dtype=np.int64))
+        else:
+            rows.append(np.flatnonzero(values == 1))
+            kinds.append(np.full(rows[-1].size, KINDS.index(kind), dtype=np.int64))
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    kinds = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.int64)
+    return users[rows], times[rows], kinds, items[rows]
+
+
+def _check_no_missing(values, path, field, expected, as_mask=False):
+    """Error naming file, line and field of the first missing value."""
+    missing = values if as_mask else np.isnan(values)
+    bad = np.flatnonzero(missing)
+    if bad.size:
+        raise ValueError(f"{path}, line {bad[0] + 2}, field [{field}]: empty, expected {expected}")
