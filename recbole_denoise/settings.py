@@ -28,6 +28,8 @@ from recbole_denoise.data.dataset import MISSING_FEATURE_FILLS
 from recbole_denoise.data.watch_time import CLIP_WEIGHT_SCHEMES
 from recbole_denoise.evaluator.own_items import DEFINITIONS, TIE_POLICIES
 from recbole_denoise.loss import POINTWISE_LOSSES
+from recbole_denoise.loss.triplet import TRIPLET_SAMPLINGS
+from recbole_denoise.model.context_aware_recommender.dumn import FEEDBACKS, MEMORIES, PAIRS
 from recbole_denoise.model.general_recommender.cdae import _ACTIVATIONS
 from recbole_denoise.model.general_recommender.dpskipnet import BPR_NEGATIVES, GRAPHS
 from recbole_denoise.model.general_recommender.frame import VISUAL_FEATURES
@@ -273,6 +275,30 @@ MODEL_SETTINGS = {
         "duration_aware": flag(),
         "duration_buckets": integer(1),
     },
+    "DUMN": {
+        "LABEL_FIELD": text(),
+        "feedback_fields": mapping(nullable=True),
+        "feedback_events": text(nullable=True),
+        "history_item_fields": listing(text(), nullable=True),
+        "history_length": integer(1),
+        "numerical_features": listing(text(), nullable=True),
+        "embedding_size": integer(1),
+        "n_heads": integer(1),
+        "memory_slots": integer(1),
+        "memory_size": integer(1),
+        "controller_hidden_size": integer(1),
+        "key_strength": number(0),
+        "purification": flag(),
+        "memory": text(*MEMORIES),
+        "feedback": text(*FEEDBACKS),
+        "pair": text(*PAIRS),
+        "triplet_loss": flag(),
+        "triplet_sampling": text(*TRIPLET_SAMPLINGS),
+        "triplet_margin": number(0),
+        "triplet_weight": number(0),
+        "mlp_hidden_size": listing(integer(1)),
+        "dropout_prob": number(0, 1, high_open=True),
+    },
     "FRAME": {
         "embedding_size": integer(1),
         "mlp_hidden_size": integer(1),
@@ -297,6 +323,9 @@ MODEL_SETTINGS = {
         "reg_weight": number(0),
     },
     "ItemCompletionRate": {"prior_views": number(0)},
+    "GlobalRate": {"prior_samples": number(0)},
+    "UserRate": {"prior_samples": number(0)},
+    "ItemRate": {"prior_samples": number(0)},
     "NeuMF": {
         "mf_embedding_size": integer(1),
         "mlp_embedding_size": integer(1),

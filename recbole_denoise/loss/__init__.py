@@ -13,6 +13,14 @@ from recbole_denoise.loss.denoising import (
     truncated_bpr,
 )
 from recbole_denoise.loss.schedule import DropRateSchedule
+from recbole_denoise.loss.triplet import (
+    TRIPLET_SAMPLINGS,
+    MemoryTripletLoss,
+    cosine_distance,
+    hardest_in_batch,
+    pairwise_cosine_distance,
+    triplet_margin_loss,
+)
 from recbole_denoise.loss.modules import (
     DenoisingPairwiseLoss,
     DenoisingPointwiseLoss,
@@ -36,4 +44,10 @@ __all__ = [
     "DenoisingPointwiseLoss",
     "LossRecord",
     "DropRateSchedule",
+    "TRIPLET_SAMPLINGS",
+    "MemoryTripletLoss",
+    "cosine_distance",
+    "hardest_in_batch",
+    "pairwise_cosine_distance",
+    "triplet_margin_loss",
 ]
