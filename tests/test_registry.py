@@ -29,7 +29,9 @@ def test_an_unknown_model_name_lists_the_models_that_exist_and_the_closest():
         get_model("NoSuchModel")
     message = str(error.value)
     assert "No module named" not in message  # RecBole's lookup imported its lightgbm wrapper
-    assert "recbole_denoise models: CDAE, DPSkipNet, FRAME, GMF, GRCN" in message
+    listed = message.split("recbole_denoise models: ", 1)[1].splitlines()[0].split(", ")
+    assert listed == sorted(listed)
+    assert {"CDAE", "DPSkipNet", "FRAME", "GMF", "GRCN", "GlobalRate", "UserRate", "ItemRate"} <= set(listed)
     assert "RecBole general recommenders: " in message and "LightGCN" in message
     assert "RecBole sequential recommenders: " in message and "SASRec" in message
     # a module that exists under another spelling of the class
