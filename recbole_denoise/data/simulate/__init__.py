@@ -1,0 +1,2 @@
+"""Seeded simulators with planted truth (SYNTHETIC data): ``feedback`` (DUMN's click /
+unclick / like / dislike impressions)."""
