@@ -176,3 +176,15 @@ def test_against_brute_force_on_a_random_log():
             assert mask[row].tolist() == [False] * (length - len(expected)) + [True] * len(expected)
             every = brute_force_window(events, kind, user, time, n_events)
             assert counts[row].item() == len(every)
+
+
+def test_queries_return_int64_and_storage_is_compact():
+    histories = hand_log()
+    ids, mask, kind_ids = histories.window("like", *query([1], [5.0]), 2)
+    assert ids["item_id"].dtype == ids["cate_id"].dtype == kind_ids.dtype == torch.long
+    assert kind_ids.tolist() == [[0, LIKE]]
+    assert histories.sample("all", *query([1], [5.0]))[0]["item_id"].dtype == torch.long
+    assert histories.like_field0.dtype == torch.int32 and not hasattr(histories, "like_kind_ids")
+    huge = FeedbackHistories.from_events(torch.tensor([1]), torch.tensor([1.0], dtype=torch.float64),
+                                         torch.tensor([CLICK]), {"item_id": torch.tensor([2**40])}, n_users=2)
+    assert huge.window("click", *query([1], [2.0]), 1)[0]["item_id"].tolist() == [[2**40]]

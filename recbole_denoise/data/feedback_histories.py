@@ -28,9 +28,14 @@ ALL = "all"  # the merged view: every kind in one time-ordered history
 
 
 class FeedbackHistories(torch.nn.Module):
-    """Every user's events once, per kind, sorted by (user, time) (ties keep input order, and in "all" the order of KINDS): CSR offsets + one
-    int64 key per event; memory grows with events, not samples x T. All tensors are
+    """Every user's events once, per kind, sorted by (user, time): CSR offsets + one int64
+    key per event; memory grows with events, not samples x T. All tensors are
     non-persistent buffers (they move with ``.to(device)`` and are never in checkpoints).
+
+    Ties (one user, one time) keep the input order; in "all" they follow the order of
+    KINDS. Ids are stored as int32 when they fit (int64 otherwise) and kinds as int8, so
+    an event of a single-kind view costs 8 + 4 x fields bytes (20 with three fields);
+    every query returns int64.
 
     Build with :meth:`from_events`; query with :meth:`window`, :meth:`count` and
     :meth:`sample` (``kind`` is one of :data:`KINDS`, or ``"all"``).
@@ -63,15 +68,17 @@ class FeedbackHistories(torch.nn.Module):
         ranks = torch.searchsorted(unique_times, times)
         keys = users * (unique_times.numel() + 1) + ranks
         views = {}
+        fields = {name: _compact(values) for name, values in fields.items()}
+        views = {}
         for kind_id, kind in enumerate(KINDS):
             chosen = torch.nonzero(kinds == kind_id).squeeze(1)
-            views[kind] = _sorted_view(keys[chosen], {name: values[chosen] for name, values in fields.items()},
-                                       kinds[chosen])
+            views[kind] = _sorted_view(keys[chosen], {name: values[chosen] for name, values in fields.items()})
         return cls(fields.keys(), n_users, unique_times, views)
 
     def _register_view(self, view, tensors):
         self.register_buffer(f"{view}_keys", tensors["keys"], persistent=False)
-        self.register_buffer(f"{view}_kind_ids", tensors["kind_ids"], persistent=False)
+        if "kind_ids" in tensors:  # a single-kind view's kind is its name
+            self.register_buffer(f"{view}_kind_ids", tensors["kind_ids"], persistent=False)
         for index, name in enumerate(self.field_names):
             self.register_buffer(f"{view}_field{index}", tensors["fields"][name], persistent=False)
         self._views.add(view)
@@ -79,19 +86,21 @@ class FeedbackHistories(torch.nn.Module):
     def _merged_view(self):
         """Every kind in one (user, time)-sorted history; ties keep the order of KINDS."""
         keys = torch.cat([getattr(self, f"{kind}_keys") for kind in KINDS])
-        kind_ids = torch.cat([getattr(self, f"{kind}_kind_ids") for kind in KINDS])
+        kind_ids = torch.cat([torch.full_like(getattr(self, f"{kind}_keys"), index, dtype=torch.int8)
+                              for index, kind in enumerate(KINDS)])
         fields = {name: torch.cat([getattr(self, f"{kind}_field{index}") for kind in KINDS])
                   for index, name in enumerate(self.field_names)}
         return _sorted_view(keys, fields, kind_ids)
 
     def _view(self, kind):
+        """``(keys, fields, kind_ids)`` of a view; ``kind_ids`` is an int for a single kind."""
         if kind not in KINDS and kind != ALL:
             raise ValueError(f"kind [{kind}] is not a feedback kind; expected one of {KINDS + (ALL,)}")
         if kind not in self._views:
             self._register_view(kind, self._merged_view())
         keys = getattr(self, f"{kind}_keys")
         fields = {name: getattr(self, f"{kind}_field{index}") for index, name in enumerate(self.field_names)}
-        return keys, fields, getattr(self, f"{kind}_kind_ids")
+        return keys, fields, getattr(self, f"{kind}_kind_ids") if kind == ALL else KINDS.index(kind)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -133,6 +142,8 @@ class FeedbackHistories(torch.nn.Module):
         positions = end.unsqueeze(1) - int(length) + torch.arange(int(length), device=self.device)
         mask = positions >= start.unsqueeze(1)
         ids = {name: _gather(values, positions, mask) for name, values in fields.items()}
+        if isinstance(kind_ids, int):
+            return ids, mask, mask.long() * kind_ids
         return ids, mask, _gather(kind_ids, positions, mask)
 
     def count(self, kind, users, times):
@@ -174,17 +185,28 @@ class FeedbackHistories(torch.nn.Module):
         return f"n_users={self.n_users}, fields={self.field_names}, events: {counts}"
 
 
-def _sorted_view(keys, fields, kind_ids):
+def _sorted_view(keys, fields, kind_ids=None):
     order = torch.argsort(keys, stable=True)
-    return {"keys": keys[order].contiguous(), "kind_ids": kind_ids[order].contiguous(),
+    view = {"keys": keys[order].contiguous(),
             "fields": {name: values[order].contiguous() for name, values in fields.items()}}
+    if kind_ids is not None:
+        view["kind_ids"] = kind_ids[order].contiguous()
+    return view
+
+
+def _compact(ids):
+    """int32 when every id fits (halves the memory of a field), else int64."""
+    if ids.numel() == 0 or int(ids.max()) <= torch.iinfo(torch.int32).max:
+        return ids.to(torch.int32)
+    return ids
 
 
 def _gather(values, positions, valid):
-    """``values[positions]`` where ``valid``, 0 elsewhere (positions may be out of range there)."""
+    """``values[positions]`` as int64 where ``valid``, 0 elsewhere (positions may be out of
+    range there)."""
     if values.numel() == 0:
-        return torch.zeros(positions.shape, dtype=values.dtype, device=positions.device)
-    picked = values[positions.clamp(0, values.numel() - 1)]
+        return torch.zeros(positions.shape, dtype=torch.long, device=positions.device)
+    picked = values[positions.clamp(0, values.numel() - 1)].long()
     return torch.where(valid, picked, torch.zeros_like(picked))
 
 
@@ -209,6 +231,9 @@ def _checked_events(users, times, kinds, fields, n_users):
         if kinds.min() < 0 or kinds.max() >= len(KINDS):
             raise ValueError(f"kinds must index KINDS {KINDS}, got values in "
                              f"[{int(kinds.min())}, {int(kinds.max())}]")
+        for name, values in fields.items():
+            if values.min() < 0:
+                raise ValueError(f"fields[{name}]: ids must be >= 0 (0 is padding), got {int(values.min())}")
         if not torch.isfinite(times).all():
             raise ValueError(f"event times must be finite; {int((~torch.isfinite(times)).sum())} are not")
     return users, times, kinds, fields
