@@ -2,7 +2,10 @@
 
     python run_recbole_denoise.py --model=GMF --dataset=ml-100k --loss_type=TCE
 
-Any other ``--key=value`` overrides a config parameter, as with RecBole. Ctrl-C or
+Any other ``--key=value`` overrides a config parameter, as with RecBole. ``--nproc=N``
+trains with N processes (DistributedDataParallel: gloo on the CPU, NCCL on GPUs);
+``--world_size``, ``--ip``, ``--port`` and ``--group_offset`` spread the processes over
+several machines, one command per machine (README, "More than one process"). Ctrl-C or
 SIGTERM stops the run and prints the command that resumes it (``--resume_file=...``).
 A model name that does not exist or a setting the code cannot honour stops the run
 before it starts, with exit status 2 and a message naming what is wrong.
@@ -47,6 +50,14 @@ def parse_args():
     parser.add_argument("--dataset", "-d", type=str, default=None,
                         help="dataset name (default: the model's default_dataset, else ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="config files, space separated")
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="processes on this machine (DistributedDataParallel above 1; default 1)")
+    parser.add_argument("--world_size", type=int, default=-1,
+                        help="processes on all machines together (default: nproc)")
+    parser.add_argument("--ip", type=str, default="localhost", help="address of the machine of rank 0")
+    parser.add_argument("--port", type=str, default="5678", help="a free port on the machine of rank 0")
+    parser.add_argument("--group_offset", type=int, default=0,
+                        help="global rank of this machine's first process (default 0)")
     args, _ = parser.parse_known_args()
     # a config file that names model or dataset (recbole_denoise.hyper's best_config.yaml)
     # runs as it is
@@ -86,7 +97,9 @@ def main():
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     dataset = args.dataset or default_dataset(args.model)
     try:
-        run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list)
+        run_recbole_denoise(model=args.model, dataset=dataset, config_file_list=config_file_list,
+                            nproc=args.nproc, world_size=args.world_size, ip=args.ip, port=args.port,
+                            group_offset=args.group_offset)
     except SettingError as error:
         usage_error(str(error))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from recbole.config.configurator import Config as RecBoleConfig
 
+from recbole_denoise.distributed import init_process_group
 from recbole_denoise.settings import check_settings, unknown_key_message, unknown_keys
 from recbole_denoise.utils import get_model, properties_dir, find_dataset_dir
 
@@ -105,11 +106,16 @@ class Config(RecBoleConfig):
     def _init_device(self):
         """RecBole's device choice, then ``use_gpu`` honoured and made true to the device:
         RecBole 1.2.1 ignores ``use_gpu`` (a GPU is used whenever one is visible) and keeps
-        ``use_gpu = True`` on a machine without one."""
-        super()._init_device()
+        ``use_gpu = True`` on a machine without one.
+
+        A process of a distributed run (``local_rank`` set by ``run_recbole_denoise(nproc=...)``)
+        joins its process group here, as in RecBole, but with gloo on the CPU and NCCL on
+        GPUs (``recbole_denoise.distributed.init_process_group``); RecBole hard-codes NCCL."""
         final = self.final_config_dict
-        if not final["single_spec"]:
-            return  # distributed: RecBole put each process on its GPU
+        if "local_rank" in final:
+            init_process_group(final)
+            return
+        super()._init_device()
         if not final["use_gpu"]:
             import torch
 

@@ -5,16 +5,19 @@ package's config, registry, datasets and trainers.
 """
 
 import os
+import signal
 import sys
 import warnings
 from logging import getLogger
 
 from recbole.utils import get_environment, init_seed, set_color
 
+from recbole_denoise import distributed
 from recbole_denoise.config import Config
+from recbole_denoise.settings import SettingError
 from recbole_denoise.trainer.denoise_trainer import epoch_log_line
 from recbole_denoise.runtime import (
-    TrainingInterrupted, init_run_logger, quiet_known_warnings, resume_command, signal_name,
+    TrainingInterrupted, init_run_logger, quiet_known_warnings, resume_command, signal_name, stop_on_sigterm,
 )
 from recbole_denoise.trainer.checkpoint import resume_file_for
 from recbole_denoise.utils import create_dataset, data_preparation, get_model, get_trainer
@@ -23,10 +26,14 @@ from recbole_denoise.utils import create_dataset, data_preparation, get_model, g
 def prepare(config):
     """``(dataset, (train, valid, test), model, trainer)`` for a ``Config``, seeded as
     RecBole does and resumed from ``resume_file`` if set: everything
-    ``run_recbole_denoise`` uses, for scripts that train or inspect a model themselves."""
+    ``run_recbole_denoise`` uses, for scripts that train or inspect a model themselves.
+
+    A process of a distributed run is seeded with ``seed + global rank`` (RecBole: ``seed
+    + local_rank``, which repeats across machines); the model is then replaced by rank
+    0's when the trainer wraps it, so all start from the single-process initialisation."""
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    init_seed(config["seed"] + distributed.global_rank(config), config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"], config)(config, model)
     if config["resume_file"]:
@@ -47,8 +54,10 @@ def _result(config, trainer, best_valid_score, best_valid_result, test_result):
     return result
 
 
-def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
-    r"""Train and test a model, like RecBole's ``run_recbole``.
+def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+                        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0):
+    r"""Train and test a model, like RecBole's ``run_recbole`` (and ``run``, for several
+    processes).
 
     Args:
         model (str): model name, of this package or of RecBole.
@@ -56,20 +65,39 @@ def run_recbole_denoise(model=None, dataset=None, config_file_list=None, config_
         config_file_list (list of str): yaml files layered over the defaults.
         config_dict (dict): parameters layered over the files.
         saved (bool): save the best model and test with it.
+        nproc (int): processes on this machine; above 1 (or with ``world_size`` > 0) the
+            model trains with DistributedDataParallel (``recbole_denoise.distributed``):
+            gloo on the CPU, NCCL on GPUs (one per process).
+        world_size (int): processes on all machines (-1: ``nproc``).
+        ip, port: where the processes meet (the machine of global rank 0).
+        group_offset (int): global rank of this machine's first process.
 
     Returns:
         dict: RecBole's result dict (``best_valid_score``, ``valid_score_bigger``,
         ``best_valid_result``, ``test_result``), plus ``denoising``, the last epoch's
-        drop diagnostics, when the ``DenoiseTrainer`` ran.
+        drop diagnostics, when the ``DenoiseTrainer`` ran. Distributed: global rank 0's
+        (``None`` on the other machines); the metrics are computed on every process's
+        rows, so they are the run's, not rank 0's.
 
     Raises:
         TrainingInterrupted: on Ctrl-C (or SIGTERM, under ``runtime.stop_on_sigterm``),
         after logging the last resume point and the command that continues from it.
     """
+    if nproc != 1 or world_size > 0:
+        return _run_processes(model, dataset, config_file_list, config_dict, saved,
+                              nproc, world_size, ip, port, group_offset)
+    return _run(model, dataset, config_file_list, config_dict, saved)
+
+
+def _run(model, dataset, config_file_list, config_dict, saved):
+    """One process's run: the whole run, or one rank of a distributed one."""
     quiet_known_warnings()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
-    init_run_logger(config)
+    if distributed.is_main_process(config):
+        init_run_logger(config)
+    else:
+        distributed.quiet_logger()
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
@@ -112,8 +140,62 @@ def _training_interrupted(interrupt, trainer, config, config_file_list, config_d
     resume_file = saved_model_file and resume_file_for(saved_model_file)
     if not resume_file or not os.path.exists(resume_file):
         return TrainingInterrupted(signal_name(interrupt), None, None)
-    command = resume_command(resume_file, config["model"], config["dataset"], config_file_list, config_dict)
+    command = resume_command(resume_file, config["model"], config["dataset"], config_file_list,
+                             _resumable_settings(config_dict))
     return TrainingInterrupted(signal_name(interrupt), resume_file, command)
+
+
+def _resumable_settings(config_dict):
+    """``config_dict`` as a command line gives it: a distributed run's ``offset`` is the
+    option ``--group_offset``, and ``local_rank`` belongs to one process only."""
+    settings = dict(config_dict or {})
+    settings.pop("local_rank", None)
+    if "offset" in settings:
+        settings["group_offset"] = settings.pop("offset")
+    return settings
+
+
+def _run_processes(model, dataset, config_file_list, config_dict, saved, nproc, world_size, ip, port, group_offset):
+    """``nproc`` processes of a distributed run, each :func:`_run_rank`; rank 0's result."""
+    world_size = distributed.check_launch(nproc, world_size, group_offset)
+    # the settings are checked once, here, before any process starts
+    Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    config_dict = dict(config_dict or {}, **distributed.launch_config(nproc, world_size, ip, port, group_offset))
+    messages, stopped = distributed.spawn(_run_rank, (model, dataset, config_file_list, config_dict, saved), nproc)
+    for kind, rank, payload in messages:
+        if kind == "setting_error":
+            raise SettingError(payload)
+    for kind, rank, payload in messages:
+        if kind == "interrupted" and rank == 0:
+            raise TrainingInterrupted(*payload)
+    if stopped is not None:
+        raise stopped
+    results = [payload for kind, rank, payload in messages if kind == "result"]
+    return results[0] if results else None
+
+
+def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue):
+    """One process of :func:`_run_processes` (a fresh interpreter). Puts ``(kind, global
+    rank, payload)`` on ``queue``: rank 0's ``result``; ``interrupted`` with what
+    ``TrainingInterrupted`` holds; ``setting_error``. An interrupted process exits
+    with 128 + the signal number, so that the parent stops the others."""
+    quiet_known_warnings()
+    stop_on_sigterm()
+    rank = local_rank + config_dict["offset"]
+    try:
+        result = _run(model, dataset, config_file_list, dict(config_dict, local_rank=local_rank), saved)
+        if rank == 0:
+            queue.put(("result", rank, result))
+    except KeyboardInterrupt as interrupt:  # a TrainingInterrupted once the run has started
+        name = signal_name(interrupt)
+        if isinstance(interrupt, TrainingInterrupted):
+            queue.put(("interrupted", rank, (name, interrupt.resume_file, interrupt.resume_command)))
+        sys.exit(128 + signal.Signals[name].value)
+    except SettingError as error:
+        queue.put(("setting_error", rank, str(error)))
+        sys.exit(2)
+    finally:
+        distributed.end_process_group()
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):

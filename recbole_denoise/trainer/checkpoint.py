@@ -20,6 +20,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
+from recbole_denoise import distributed
 from recbole_denoise.data.watch_time_dataset import DURATION_FIELD, PLAY_FIELD
 from recbole_denoise.evaluator import WatchRows, own_items_metrics
 from recbole_denoise.evaluator.duration import DEFAULT_BUCKETS, DURATION_METRICS, training_buckets
@@ -172,10 +173,29 @@ class SafeCheckpointMixin:
       sets ``trust_pickled_checkpoint: True``;
     - subclasses add their own state through ``extra_checkpoint_state`` and
       ``restore_extra_checkpoint_state``.
+
+    In a distributed run (``recbole_denoise.distributed``) only global rank 0 writes
+    checkpoints, the log and tensorboard; it reads the checkpoints too, and hands them
+    to the other processes (on several machines only rank 0's disk has them). A
+    checkpoint keeps every process's random generators (``random_state_per_rank``).
+    Evaluation gathers every process's rows and computes the metrics once; the
+    training loss logged is the mean over processes.
     """
 
     def __init__(self, config, model, *args, **kwargs):
-        super().__init__(config, model, *args, **kwargs)
+        if distributed.is_distributed(config) and config["device"].type == "cpu":
+            # RecBole's AbstractTrainer wraps the model with device_ids, which torch
+            # refuses for a CPU model: let it skip the wrapping and wrap here instead
+            config["single_spec"] = True
+            try:
+                super().__init__(config, model, *args, **kwargs)
+            finally:
+                config["single_spec"] = False
+            self.distributed_model = distributed.wrap_model(config, self.model)
+        else:
+            super().__init__(config, model, *args, **kwargs)
+        if distributed.is_distributed(config):
+            self._join_processes()
         self.lr_schedule = checked_lr_schedule(config)
         self._fit_loaders = {}  # the dataloaders of the running fit, for their generators
         self._resume_points = False  # whether this fit writes a resume point every epoch
@@ -185,6 +205,19 @@ class SafeCheckpointMixin:
         self._resumed_random_state = None  # set by resume_checkpoint, restored when fit starts
         self._resumed = False
 
+    def _join_processes(self):
+        """One best-model file name for all processes (RecBole names it by each process's
+        clock), metrics on every process's rows, tensorboard on rank 0 only."""
+        self.saved_model_file = distributed.from_main_process(self.config, lambda: self.saved_model_file)
+        self.evaluator = distributed.GatheredEvaluator(self.evaluator)
+        if not distributed.is_main_process(self.config):
+            self.tensorboard = distributed.silence_tensorboard(self.tensorboard)
+
+    def _map_reduce(self, result, num_sample):
+        # RecBole averages each process's metrics here; the GatheredEvaluator computed
+        # them on every process's rows already
+        return result
+
     def extra_checkpoint_state(self):
         return {}
 
@@ -192,7 +225,10 @@ class SafeCheckpointMixin:
         self._epoch_valid_result = None
         self._epoch_under_way = epoch_idx
         self.set_epoch_learning_rate(epoch_idx)
-        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        if distributed.is_distributed(self.config):
+            loss = distributed.mean_over_ranks(loss)  # each process summed the losses of its batches
+        return loss
 
     def _valid_epoch(self, valid_data, show_progress=False):
         valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
@@ -229,7 +265,7 @@ class SafeCheckpointMixin:
     def restore_extra_checkpoint_state(self, checkpoint):
         pass
 
-    def _checkpoint_state(self, epoch, best_valid_result):
+    def _checkpoint_state(self, epoch, best_valid_result, random_state_per_rank=None):
         state = {
             "config": plain_config(self.config),
             "epoch": epoch,
@@ -245,39 +281,54 @@ class SafeCheckpointMixin:
             "random_state": random_states(self._fit_loaders),
             "num_threads": torch.get_num_threads(),
         }
+        if random_state_per_rank is not None:
+            state["random_state_per_rank"] = random_state_per_rank
         state.update(self.extra_checkpoint_state())
         return state
 
+    def _random_state_per_rank(self):
+        """Every process's :func:`random_states`, in a distributed run (a collective: every
+        process calls it), else ``None``."""
+        if not distributed.is_distributed(self.config):
+            return None
+        return distributed.all_gather_objects(random_states(self._fit_loaders))
+
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
         if epoch == -1 and self._resumed:
             # RecBole's fit saves the current model as the best one when nothing is left
             # to train; after a resume that would replace the best model by the last one
             self.logger.info(f"Nothing left to train after the resume point; the best model stays "
                              f"{self.saved_model_file}")
             return
+        per_rank = self._random_state_per_rank()
+        if not distributed.is_main_process(self.config):
+            return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         # RecBole saves the best model after a validation that improved and before it
         # sets best_valid_result to that validation's result
         best_valid_result = self._epoch_valid_result if epoch >= 0 and self._epoch_valid_result is not None \
             else self.best_valid_result
-        atomic_torch_save(self._checkpoint_state(epoch, best_valid_result), saved_model_file)
+        atomic_torch_save(self._checkpoint_state(epoch, best_valid_result, per_rank), saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
     def save_resume_point(self, epoch):
         """Everything needed to continue training after ``epoch``, as it is at the end of
         that epoch (call it after the epoch's validation, if it has one)."""
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+        per_rank = self._random_state_per_rank()
+        if not distributed.is_main_process(self.config):
             return
-        atomic_torch_save(self._checkpoint_state(epoch, self.best_valid_result),
+        atomic_torch_save(self._checkpoint_state(epoch, self.best_valid_result, per_rank),
                           resume_file_for(self.saved_model_file))
 
     def _load(self, path):
-        return load_checkpoint(
-            path, device=self.device, trust_pickle=bool(self.config["trust_pickled_checkpoint"])
-        )
+        trust_pickle = bool(self.config["trust_pickled_checkpoint"])
+        if distributed.is_distributed(self.config):
+            # rank 0 reads (its disk has the file) and hands it over, on the CPU: the
+            # tensors would otherwise unpickle onto rank 0's GPU in every process
+            return distributed.from_main_process(
+                self.config, lambda: load_checkpoint(path, device="cpu", trust_pickle=trust_pickle))
+        return load_checkpoint(path, device=self.device, trust_pickle=trust_pickle)
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True,
             show_progress=False, callback_fn=None):
@@ -340,7 +391,7 @@ class SafeCheckpointMixin:
         self.train_loss_dict = {int(index): tuple(loss) if isinstance(loss, list) else loss
                                 for index, loss in checkpoint.get("train_loss", [])}
         self.valid_history = [list(entry) for entry in checkpoint.get("valid_history", [])]
-        self._resumed_random_state = checkpoint.get("random_state")
+        self._resumed_random_state = self._own_random_state(checkpoint, resume_file)
         self._resumed = True
         self.restore_extra_checkpoint_state(checkpoint)
         if missing:
@@ -361,9 +412,28 @@ class SafeCheckpointMixin:
             self.start_epoch = max(self.start_epoch, self.epochs)
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
+    def _own_random_state(self, checkpoint, resume_file):
+        """This process's random generators in ``checkpoint``: its own entry of
+        ``random_state_per_rank`` when the checkpoint was written by as many processes,
+        else (a different number of processes) rank 0's state on rank 0 only, with a
+        warning, while the other processes keep their fresh seeds."""
+        if not distributed.is_distributed(self.config):
+            return checkpoint.get("random_state")
+        per_rank = checkpoint.get("random_state_per_rank") or []
+        rank, world_size = distributed.global_rank(self.config), self.config["world_size"]
+        if len(per_rank) == world_size:
+            return per_rank[rank]
+        self.logger.warning(
+            f"Resume checkpoint {resume_file} was written by {len(per_rank) or 1} process(es), this run has "
+            f"{world_size}: only rank 0 restores its random generators, so the training goes on, but not as "
+            f"the interrupted run would have")
+        return checkpoint.get("random_state") if rank == 0 else None
+
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if not eval_data:
             return
+        if isinstance(self.evaluator, distributed.GatheredEvaluator):
+            self.evaluator.loader = eval_data
         if load_best_model:
             checkpoint_file = model_file or self.saved_model_file
             checkpoint = self._load(checkpoint_file)
@@ -401,7 +471,10 @@ class SafeCheckpointMixin:
             columns["scores"].append(self.model.predict(interaction).float().cpu())
             for name, field in fields.items():
                 columns[name].append(interaction[field].float().cpu())
-        rows = {name: torch.cat(values).numpy() for name, values in columns.items()}
+        columns = {name: torch.cat(values) for name, values in columns.items()}
+        if distributed.is_distributed(self.config):
+            columns = distributed.gather_rows(eval_data, columns)  # every process's rows, in order
+        rows = {name: values.numpy() for name, values in columns.items()}
         watch = None
         if duration_metrics:
             split = getattr(self, "own_items_train_split", None)

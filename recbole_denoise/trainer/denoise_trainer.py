@@ -7,6 +7,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 from torch import nn
 
+from recbole_denoise import distributed
 from recbole_denoise.loss import (
     PAIRWISE_LOSSES,
     POINTWISE_LOSSES,
@@ -95,6 +96,11 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
     epoch logs and appends to ``<saved_model_file>-denoising.csv`` the drop
     precision / recall against the known false positives and the mean loss of clean
     and false-positive interactions (``DenoisingDiagnostics``).
+
+    Distributed (``run_recbole_denoise(nproc=...)``): each process truncates within its
+    own part of the batch (``train_batch_size / world_size`` rows, as DDP computes each
+    process's loss on its part), on the same drop-rate schedule; the diagnostics add up
+    every process's counts, and rank 0 writes them.
     """
 
     def __init__(self, config, model):
@@ -104,8 +110,14 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
         self.schedule = DropRateSchedule(config["drop_rate"], config["num_gradual"])
         self.loss_module = install_denoising_loss(model, self.loss_type, config["beta"])
         self.global_step = 0
+        self.diagnostics = DenoisingDiagnostics(self._diagnostics_csv())
+
+    def _diagnostics_csv(self):
+        """``<saved_model_file>-denoising.csv``; ``None`` (no file) on processes other than rank 0."""
+        if not distributed.is_main_process(self.config):
+            return None
         root, _ = os.path.splitext(self.saved_model_file)
-        self.diagnostics = DenoisingDiagnostics(f"{root}-denoising.csv")
+        return f"{root}-denoising.csv"
 
     def _denoised_loss(self, interaction):
         self.loss_module.drop_rate = self.schedule(self.global_step)
@@ -124,6 +136,8 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
             train_data, epoch_idx, loss_func=loss_func or self._denoised_loss,
             show_progress=show_progress,
         )
+        if distributed.is_distributed(self.config):
+            self.diagnostics.combine(distributed.sum_over_ranks)
         row = self.diagnostics.end_epoch(epoch_idx, self.schedule(self.global_step))
         self._add_diagnostics_to_tensorboard(row)
         if row["positives"] > 0 and row["false_positives"] + row["dropped"] > 0:
@@ -152,11 +166,10 @@ class DenoiseTrainer(SafeCheckpointMixin, Trainer):
         """The drop schedule's iteration and the diagnostics of every epoch so far, whose
         csv file continues beside the best model the interrupted run wrote."""
         self.global_step = int(checkpoint.get("global_step", 0))
-        root, _ = os.path.splitext(self.saved_model_file)
         if "denoising_history" not in checkpoint:
-            self.diagnostics.csv_path = f"{root}-denoising.csv"
+            self.diagnostics.csv_path = self._diagnostics_csv()
             self.logger.warning(set_color("Resume checkpoint lacks the denoising diagnostics", "red")
                                 + f": {self.diagnostics.csv_path} keeps its rows and the resumed epochs "
                                   f"are appended (an epoch trained again after the resume point appears twice)")
             return
-        self.diagnostics.restore(checkpoint["denoising_history"], f"{root}-denoising.csv")
+        self.diagnostics.restore(checkpoint["denoising_history"], self._diagnostics_csv())

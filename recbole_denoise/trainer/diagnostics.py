@@ -58,6 +58,16 @@ class DenoisingDiagnostics:
         self.loss_clean += float(per_sample[positive & clean].sum())
         self.loss_noisy += float(per_sample[noisy].sum())
 
+    # the per-epoch sums that update() accumulates
+    COUNTS = ("positives", "false_positives", "dropped", "dropped_false_positives", "loss_clean", "loss_noisy")
+
+    def combine(self, sum_over_processes):
+        """Replace this process's sums of the epoch by ``sum_over_processes(sums)``: in a
+        distributed run, each process saw only its part of every batch."""
+        totals = sum_over_processes([getattr(self, name) for name in self.COUNTS])
+        for name, total in zip(self.COUNTS, totals):
+            setattr(self, name, total)
+
     def end_epoch(self, epoch, drop_rate):
         """Close the epoch: return its row, append it to history and the csv file."""
         clean_count = self.positives - self.false_positives
