@@ -24,6 +24,7 @@ import recbole_denoise
 import recbole_denoise.model.layers
 from conftest import write_multimodal_dataset, write_planted_dataset
 from recbole_denoise.data.dataset import MultimodalDataset
+from recbole_denoise.data.feedback_dataset import FeedbackHistoryDataset
 from recbole_denoise.data.watch_time_dataset import WatchTimeDataset
 from recbole_denoise.utils import get_model
 from support import prepared
@@ -60,6 +61,11 @@ def _build(name, tmp_path):
     wants = getattr(get_model(name), "dataset_class", None)
     if wants is not None and issubclass(wants, WatchTimeDataset):
         model, (train, _, _), _ = prepared(name, "microvideo-sim", tmp_path / "saved")
+    elif wants is not None and issubclass(wants, FeedbackHistoryDataset):  # DUMN: a hand-made feedback log
+        from test_dumn import SMALL, write_feedback_log
+        write_feedback_log(str(tmp_path / "data"))
+        model, (train, _, _), _ = prepared(name, "fb", tmp_path / "saved", data_path=str(tmp_path / "data"),
+                                           **dict(SMALL, train_batch_size=32))
     elif wants is not None and issubclass(wants, MultimodalDataset):
         write_multimodal_dataset(str(tmp_path / "data"))
         model, (train, _, _), _ = prepared(name, "mm", tmp_path / "saved", data_path=str(tmp_path / "data"),

@@ -221,7 +221,7 @@ class DUMN(ContextRecommender):
         self.triplet_weight = config["triplet_weight"]  # lambda of L = L_1 + lambda L_2 (paper: 1)
         self.mlp_hidden_size = config["mlp_hidden_size"]  # hidden widths of the output FFN (eq. 15)
         self.dropout_prob = config["dropout_prob"]  # dropout before each output FFN layer
-        self.USER_ID = config["USER_ID_FIELD"]
+        self.USER_ID, self.ITEM_ID = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
         self.TIME = config["TIME_FIELD"]  # float64 in the batch (FeedbackHistoryDataset)
         self._check_numbers()
         self._resolve_ablations(dataset.logger if hasattr(dataset, "logger") else None)
