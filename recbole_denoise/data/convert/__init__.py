@@ -38,6 +38,8 @@ SOURCES = {
     "watch-csv": "recbole_denoise.data.convert.watch_csv",
     "kuairand": "recbole_denoise.data.convert.kuairand",
     "mva": "recbole_denoise.data.convert.mva",
+    "taobao": "recbole_denoise.data.convert.taobao",
+    "feedback-csv": "recbole_denoise.data.convert.feedback_csv",
 }
 
 

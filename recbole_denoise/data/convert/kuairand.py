@@ -49,6 +49,26 @@ date / hourmin where time_ms is empty are errors naming the file, line and field
 Dropped, with reasons: missing / zero / negative duration, missing / negative play time,
 and repeated views of a (user, video) within and across the chosen logs, of which the
 longest is kept (:func:`recbole_denoise.data.watch_time.clean_watch_rows`).
+
+``--mode feedback`` (DUMN, Bian et al., RecSys 2021): the logs as impressions with all four
+feedback kinds, natively: ``is_click`` 1 / 0 = click / unclick (0: shown, not clicked;
+in the single-column UI a "valid play"), ``is_like`` = like, ``is_hate`` = dislike; time
+from ``time_ms`` (or date + hourmin, as above). Output in the DUMN data contract
+(:mod:`.feedback_csv`): ``<name>.inter`` with ``user_id item_id timestamp label click
+like dislike``, the user and video feature files as above, and a yaml for
+``FeedbackHistoryDataset`` (history elements: video id and ``author_id``, the analogue
+of the paper's brand) with the last 20% of each user's rows in time as test and the 10%
+before them as validation. The label is chosen by ``--label``:
+
+- ``click`` (default): every log row is a sample, label = is_click (CTR, as on Taobao);
+- ``like``: the like-vs-hate task of the paper's Table 7. Only rows with is_like or
+  is_hate are samples (label = is_like); the other rows are no samples but still
+  history: they are written to ``<name>.feedback`` as click / unclick events (with their
+  video), so the click and unclick histories are the whole log's. A row both liked and
+  hated has no label: counted and dropped (its events are kept in ``.feedback``).
+
+Every log row is kept as an impression (no de-duplication of repeated views; play
+times are not read, so no row is dropped for its duration).
 """
 
 import argparse
@@ -58,6 +78,14 @@ from typing import Dict, List, Optional
 import numpy as np
 import pandas as pd
 
+from .feedback_csv import (
+    FEEDBACK_INTER_TYPES,
+    KIND_FIELD,
+    LABEL_FIELD,
+    events_types,
+    mark_counts,
+)
+from .protocols import FEEDBACK_SPLIT, feedback_protocol
 from .watch_csv import (
     TIME_FIELD,
     drop_unusable_views,
@@ -106,21 +134,43 @@ VIDEO_OPTIONAL = (*VIDEO_TOKENS, *VIDEO_NUMBERS, "tag", "upload_dt", "video_dura
 DUPLICATE_FEATURE = "listed twice"
 
 
+MODES = ("watch", "feedback")
+LABELS = ("click", "like")
+FEEDBACK_REQUIRED = ("user_id", "video_id", "time_ms", "is_click", "is_like", "is_hate")
+HISTORY_FEATURES = ("author_id",)  # besides the video id: the paper's item carries (id, brand)
+NOT_A_SAMPLE = "neither liked nor hated (--label like): not a sample, its click / unclick kept in .feedback"
+BOTH_LIKED_AND_HATED = "both liked and hated (--label like): no label, its events kept in .feedback"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", choices=LOG_CHOICES, default="random",
                         help="which logs to convert: the random-exposure log (default, the papers' KuaiRand), "
                         "the standard-recommendation logs, or both")
+    parser.add_argument("--mode", choices=MODES, default="watch",
+                        help="watch: watch-time rows for FRAME / DPSkipNet (default); feedback: impressions with "
+                        "click / unclick / like / dislike for DUMN")
+    parser.add_argument("--label", choices=LABELS, default="click",
+                        help="--mode feedback: the sample's target: click (every row; default) or like (rows "
+                        "liked or hated only, the paper's Table 7 like-vs-hate task)")
 
 
 def run(args: argparse.Namespace) -> ConversionSummary:
-    return convert(args.raw, args.out, name=args.name, log=args.log, overwrite=args.overwrite, quiet=args.quiet)
+    return convert(args.raw, args.out, name=args.name, log=args.log, mode=args.mode, label=args.label,
+                   overwrite=args.overwrite, quiet=args.quiet)
 
 
-def convert(raw, out, *, name: Optional[str] = None, log: str = "random", overwrite: bool = False,
-            quiet: bool = False) -> ConversionSummary:
-    """Convert the KuaiRand release at ``raw`` (folder, its data/ folder, or one log) into ``out``."""
+def convert(raw, out, *, name: Optional[str] = None, log: str = "random", mode: str = "watch",
+            label: str = "click", overwrite: bool = False, quiet: bool = False) -> ConversionSummary:
+    """Convert the KuaiRand release at ``raw`` (folder, its data/ folder, or one log) into ``out``;
+    ``mode="feedback"``: impressions for DUMN, labelled by ``label`` (see the module docstring)."""
     if log not in LOG_CHOICES:
         raise ConversionError("unknown log choice", field="log", expected=" or ".join(LOG_CHOICES), found=log)
+    if mode not in MODES:
+        raise ConversionError("unknown mode", field="mode", expected=" or ".join(MODES), found=mode)
+    if label not in LABELS:
+        raise ConversionError("unknown label", field="label", expected=" or ".join(LABELS), found=label)
+    if mode == "feedback":
+        return convert_feedback(raw, out, name=name, log=log, label=label, overwrite=overwrite, quiet=quiet)
     summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet, options={"log": log})
     folder, logs = locate_logs(Path(raw), log)
     frames = []
@@ -137,6 +187,75 @@ def convert(raw, out, *, name: Optional[str] = None, log: str = "random", overwr
     tables += feature_tables(folder, views, summary)
     config = watch_protocol(True, hidden=[c for c in PLAY_DERIVED if c in views])
     return finish_conversion(summary, tables, dataset_config=config, overwrite=overwrite, quiet=quiet)
+
+
+def convert_feedback(raw, out, *, name: Optional[str], log: str, label: str, overwrite: bool,
+                     quiet: bool) -> ConversionSummary:
+    """``--mode feedback``: the logs as DUMN samples (and, with ``label="like"``, history events)."""
+    summary = start_conversion(SOURCE, raw, out, name=name, overwrite=overwrite, quiet=quiet,
+                               options={"log": log, "mode": "feedback", "label": label})
+    folder, logs = locate_logs(Path(raw), log)
+    frames = []
+    for path in logs:
+        before = summary.rows_read
+        frames.append(read_csv_log(path, summary, FEEDBACK_REQUIRED, ("date", "hourmin"),
+                                   lambda c, l, p=path: typed_feedback_log(c, l, p)))
+        summary.stats[f"{path.name} rows"] = summary.rows_read - before
+    rows = concat_typed(frames)
+    del frames
+    summary.stats.update({f"log {key}": value for key, value in mark_counts(rows).items()})
+    tables: List[AtomicTable] = []
+    if label == "like":
+        rows, events = like_samples(rows, summary)
+        tables.append(AtomicTable("feedback", events, events_types(())))
+        summary.stats["history events in .feedback"] = len(events)
+    else:
+        rows[LABEL_FIELD] = rows["click"]
+    summary.stats["label 1 share"] = round(float(rows[LABEL_FIELD].mean()), 4)
+    tables.insert(0, AtomicTable("inter", rows, FEEDBACK_INTER_TYPES))
+    seen = pd.DataFrame({USER_FIELD: rows[USER_FIELD].astype(str), ITEM_FIELD: rows[ITEM_FIELD].astype(str)})
+    if label == "like":  # videos and users only the history events know need their features too
+        seen = pd.concat([seen, tables[1].frame[[USER_FIELD, ITEM_FIELD]].astype(str)], ignore_index=True)
+    tables += feature_tables(folder, seen, summary)
+    item_columns = next((list(t.types) for t in tables if t.suffix == "item"), [])
+    notes = {"click": "is_click 1 = click, 0 = shown and not clicked (unclick)", "like": "is_like",
+             "dislike": "is_hate", "label": "is_click" if label == "click" else "is_like, on rows liked or hated"}
+    config = feedback_protocol(
+        feedback_fields={"click": "click", "like": "like", "dislike": "dislike"},
+        feedback_events="feedback" if label == "like" else None,
+        history_item_fields=[ITEM_FIELD, *(f for f in HISTORY_FEATURES if f in item_columns)],
+        split=FEEDBACK_SPLIT, notes=notes)
+    return finish_conversion(summary, tables, dataset_config=config, overwrite=overwrite, quiet=quiet)
+
+
+def typed_feedback_log(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:
+    return pd.DataFrame({USER_FIELD: token_column(chunk, "user_id", lines, path),
+                         ITEM_FIELD: token_column(chunk, "video_id", lines, path),
+                         TIME_FIELD: timestamps(chunk, lines, path),
+                         "click": flag_column(chunk, "is_click", lines, path).astype(np.float64),
+                         "like": flag_column(chunk, "is_like", lines, path).astype(np.float64),
+                         "dislike": flag_column(chunk, "is_hate", lines, path).astype(np.float64)})
+
+
+def like_samples(rows: pd.DataFrame, summary: ConversionSummary):
+    """``(samples, events)`` of the like-vs-hate task: rows liked xor hated are samples
+    (label = like); every other row's click / unclick (and a like and hate of a row with
+    both) become ``.feedback`` events, so no history is lost."""
+    liked, hated = rows["like"].to_numpy() == 1, rows["dislike"].to_numpy() == 1
+    sample = liked ^ hated
+    summary.drop(NOT_A_SAMPLE, int((~liked & ~hated).sum()))
+    summary.drop(BOTH_LIKED_AND_HATED, int((liked & hated).sum()))
+    others = rows[~sample]
+    parts = []
+    for kind, chosen in (("click", others["click"].to_numpy() == 1), ("unclick", others["click"].to_numpy() == 0),
+                         ("like", others["like"].to_numpy() == 1), ("dislike", others["dislike"].to_numpy() == 1)):
+        part = others.loc[chosen, [USER_FIELD, TIME_FIELD, ITEM_FIELD]]
+        parts.append(part.assign(**{KIND_FIELD: kind}))
+    events = concat_typed([p.reset_index(drop=True) for p in parts]) if parts else None
+    events = events.sort_values([USER_FIELD, TIME_FIELD], kind="stable").reset_index(drop=True)
+    samples = rows[sample].reset_index(drop=True)
+    samples[LABEL_FIELD] = samples["like"]
+    return samples, events[[USER_FIELD, TIME_FIELD, KIND_FIELD, ITEM_FIELD]]
 
 
 def locate_logs(raw: Path, log: str):

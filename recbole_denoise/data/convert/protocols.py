@@ -84,3 +84,47 @@ def watch_protocol(has_time: bool, hidden: Sequence[str] = ()) -> Dict:
         "valid_metric": "Recall@3",
         "ground_truth_fields": ["play_time", *hidden],
     }
+
+
+# DUMN (Bian et al., RecSys 2021) and its feedback datasets: AUC of the sample's label
+# (the paper's only metric, LogLoss beside it), every sample scored (``mode: labeled``).
+FEEDBACK_METRICS = ["AUC", "LogLoss"]
+# Per-user time split of the feedback converters without a dated test day: the last 20%
+# of each user's rows are test (the kuairand-likehate protocol), the 10% before them
+# validation. RecBole 1.2.1 keeps a 0 share empty (``_calcu_split_ids``), and an empty
+# validation set cannot select a checkpoint, so validation is never 0.
+FEEDBACK_SPLIT = [0.7, 0.1, 0.2]
+
+
+def feedback_protocol(*, feedback_fields: Dict[str, Optional[str]], feedback_events: Optional[str],
+                      history_item_fields: Sequence[str], split: Optional[Sequence[float]] = None,
+                      history_length: int = 100, notes: Optional[Dict[str, str]] = None) -> Dict:
+    """The dataset yaml of a feedback dataset (the DUMN data contract).
+
+    - ``dataset_class: FeedbackHistoryDataset``, which builds the click / unclick / like /
+      dislike histories from ``feedback_fields`` (``.inter`` columns; ``None``: the kind is
+      absent) and the optional ``<name>.<feedback_events>`` file;
+    - ``eval_args``: ``split`` (RS ratios) per user in time order, or, with ``split=None``,
+      the pre-split files of ``benchmark_filename`` (RecBole then ignores ``split``);
+      ``mode: labeled``: every sample is scored;
+    - ``notes``: where each kind comes from (and why a kind is absent), for the reader of
+      the yaml; RecBole ignores the key.
+    """
+    eval_args = {"order": "TO", "mode": "labeled"}
+    if split is not None:
+        eval_args = {"split": {"RS": [float(share) for share in split]}, "group_by": "user", **eval_args}
+    config = {
+        "dataset_class": "FeedbackHistoryDataset",
+        "LABEL_FIELD": "label",
+        "feedback_fields": dict(feedback_fields),
+        "feedback_events": feedback_events,
+        "history_item_fields": list(history_item_fields),
+        "history_length": int(history_length),
+        "eval_args": eval_args,
+        "metrics": list(FEEDBACK_METRICS),
+        "valid_metric": "AUC",
+        "numerical_features": [],
+    }
+    if notes:
+        config["feedback_notes"] = dict(notes)
+    return config

@@ -66,6 +66,9 @@ SUMMARY_FILE = "conversion.json"
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPLIT_SUFFIX = re.compile(r"^([A-Za-z0-9_]+)\.inter$")
 _FEATURE_SUFFIXES = ("user", "item")
+# History events that are not samples (DUMN's ``<name>.feedback``): written like an atomic
+# file, read by the dataset class itself, so not listed in ``load_col``.
+EVENT_SUFFIXES = ("feedback",)
 _EXTRA_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -383,8 +386,8 @@ class AtomicTable:
                 raise ValueError(f"atomic field {name!r}: type {ftype!r} is not one of {FIELD_TYPES}")
             if name not in self.frame.columns:
                 raise ValueError(f"atomic table {self.suffix!r}: the frame has no column {name!r}")
-        if not (self.suffix in ("inter",) + _FEATURE_SUFFIXES or _SPLIT_SUFFIX.match(self.suffix)):
-            raise ValueError(f"atomic suffix {self.suffix!r}: expected inter, user, item or <part>.inter")
+        if not (self.suffix in ("inter",) + _FEATURE_SUFFIXES + EVENT_SUFFIXES or _SPLIT_SUFFIX.match(self.suffix)):
+            raise ValueError(f"atomic suffix {self.suffix!r}: expected inter, user, item, feedback or <part>.inter")
 
     @property
     def is_interaction(self) -> bool:
@@ -416,6 +419,8 @@ def dataset_config_for(tables: Sequence[AtomicTable], extra: Optional[Mapping[st
     parts = _split_parts(tables)
     load_col: Dict[str, List[str]] = {}
     for table in tables:
+        if table.suffix in EVENT_SUFFIXES:
+            continue
         source = "inter" if table.is_interaction else table.suffix
         load_col[source] = list(table.types)
     config: Dict[str, Any] = {"load_col": load_col}
