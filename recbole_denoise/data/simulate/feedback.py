@@ -3,7 +3,7 @@
 Run::
 
     python -m recbole_denoise.data.simulate.feedback --out dataset/feedback-sim \\
-        [--seed 0] [--users 1000] [--items 1000] [--overwrite]
+        [--seed 0] [--users 800] [--items 800] [--overwrite]
 
 Nothing here comes from a real platform: every user, item and event is drawn from the
 seeded generative model below, with planted truth, so that DUMN (Bian et al., RecSys
@@ -21,7 +21,7 @@ Generative model (``K = 12`` categories):
    favoured categories. Taste ``s_uk`` in {+1 liked, 0 neutral, -1 disliked}: 2 liked
    categories, each drawn from the age level's favourites with probability 0.5, else
    uniformly; 3 disliked categories among the rest.
-3. Impressions: each user sees 40 to 80 items (uniform), in pages of 1 to 4 items shown
+3. Impressions: each user sees 30 to 60 items (uniform), in pages of 1 to 4 items shown
    at the same second (ties that a history must exclude). A shown item's category is,
    with probabilities 0.25 / 0.45 / 0.30, one she likes / dislikes / is neutral about
    (the platform keeps showing disliked categories, which is where the noise comes
@@ -44,8 +44,8 @@ clicks with seed 0): a disliked category is clicked less often per impression th
 neutral one (0.12 against about 0.29) but shown more, so it gathers more clicks, and a
 click history ranks it above neutral categories, a like / dislike history below.
 ``tests/test_simulate_feedback.py`` measures this with rates computed from the histories
-(AUC of the label, seed 0: share of earlier clicks in the target's category about 0.61,
-likes 0.64, likes minus dislikes 0.71; the true click probability 0.77).
+(AUC of the label, seed 0: share of earlier clicks in the target's category about 0.60,
+likes 0.62, likes minus dislikes 0.69; the true click probability 0.78).
 
 Output, through the shared atomic writer (``dataset/<name>/``):
 
@@ -90,14 +90,17 @@ from recbole_denoise.data.convert.writer import (
 SOURCE = "simulate-feedback"
 GENERATOR = "recbole_denoise.data.simulate.feedback"
 LIKED, NEUTRAL, DISLIKED = 1, 0, -1
+# T of the dataset yaml: a user has at most 60 impressions, so 30 keeps most of every history
+# while an epoch of DUMN stays short on one CPU core (the paper's 100 would pad most windows)
+HISTORY_LENGTH = 30
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every constant of the generative model (see the module docstring)."""
 
-    n_users: int = 1000
-    n_items: int = 1000
+    n_users: int = 800
+    n_items: int = 800
     n_categories: int = 12
     brands_per_category: int = 5
     category_exponent: float = 0.6  # Zipf weights of item categories
@@ -109,8 +112,8 @@ class Settings:
     favoured_share: float = 0.5  # a liked category is one of the age level's favourites with this probability
     n_liked: int = 2
     n_disliked: int = 3
-    min_impressions: int = 40
-    max_impressions: int = 80
+    min_impressions: int = 30
+    max_impressions: int = 60
     max_page: int = 4  # items shown at one second
     shown_liked: float = 0.25  # share of impressions in liked / disliked categories (the rest neutral)
     shown_disliked: float = 0.45
@@ -275,7 +278,7 @@ def output_files(dataset, s: Settings, seed, user_tokens, taste, accidental, p_c
         "feedback_fields": {"click": "click", "like": "like", "dislike": "dislike"},
         "feedback_events": None,
         "history_item_fields": [ITEM_FIELD, "cate_id", "brand"],
-        "history_length": 50,
+        "history_length": HISTORY_LENGTH,
         "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO", "group_by": "user", "mode": "labeled"},
         "metrics": ["AUC", "LogLoss"],
         "valid_metric": "AUC",
