@@ -63,7 +63,7 @@ def write(root, rows=ROWS, feedback=FEEDBACK, yaml_text=YAML, header=HEADER):
     table("item", "item_id:token\tcate_id:token\tbrand:token", ITEMS)
     if feedback is not None:
         table("feedback", "user_id:token\ttimestamp:float\tkind:token\titem_id:token\tcate_id:token\tbrand:token",
-              [(u, f"{T0 + dt:.0f}", *rest) for u, dt, *rest in feedback])
+              [(u, dt if isinstance(dt, str) else f"{T0 + dt:.0f}", *rest) for u, dt, *rest in feedback])
     with open(os.path.join(folder, f"{NAME}.yaml"), "w") as handle:
         handle.write(yaml_text)
     return str(root)
@@ -173,6 +173,9 @@ def test_bad_settings_and_rows_are_errors_naming_them(tmp_path):
         load(write(tmp_path / "d"), feedback_fields={"click": "click", "like": "likes"})
     with pytest.raises(ValueError, match=r"history_length = 0"):
         load(write(tmp_path / "e"), history_length=0)
+    bad_time = FEEDBACK + [("u1", "12:30", "like", "i1", "", "")]
+    with pytest.raises(ValueError, match=r"fb\.feedback, line 5, field \[timestamp\]: '12:30' is not a number"):
+        load(write(tmp_path / "g", feedback=bad_time))
     no_user = [("", 1, "like", "i1", "", "")]
     with pytest.raises(ValueError, match=r"fb\.feedback, line 2, field \[user_id\]: empty"):
         load(write(tmp_path / "f", feedback=no_user))
