@@ -187,3 +187,23 @@ def test_create_dataset_honours_the_dataset_yaml(tmp_path):
     data_path = write(tmp_path, yaml_text=YAML + "dataset_class: FeedbackHistoryDataset\n")
     config = Config(model="WideDeep", dataset=NAME, config_dict={"state": "ERROR", "data_path": data_path})
     assert type(create_dataset(config)) is FeedbackHistoryDataset
+
+
+def test_pre_split_files_name_the_file_and_line_of_a_bad_row(tmp_path):
+    folder = write(tmp_path, yaml_text=YAML + "benchmark_filename: [train, test]\n")
+    lines = open(os.path.join(folder, NAME, f"{NAME}.inter")).read().splitlines()
+    with open(os.path.join(folder, NAME, f"{NAME}.train.inter"), "w") as handle:
+        handle.write("\n".join(lines[:4]) + "\n")
+    bad = lines[5].split("\t")
+    bad[4] = "0.5"  # click
+    with open(os.path.join(folder, NAME, f"{NAME}.test.inter"), "w") as handle:
+        handle.write("\n".join([lines[0], lines[4], "\t".join(bad)]) + "\n")
+    with pytest.raises(ValueError, match=r"fb\.test\.inter, line 3, field \[click\]: 0\.5 is not 0, 1 or empty"):
+        load(folder)
+    with open(os.path.join(folder, NAME, f"{NAME}.test.inter"), "w") as handle:
+        handle.write("\n".join([lines[0], lines[4], lines[5]]) + "\n")
+    dataset = load(folder)
+    train, test = dataset.build()
+    assert len(train) == 3 and len(test) == 2
+    # the test row at +4 sees the train rows' clicks (+0, +2 twice) and the test row at +3
+    assert window_tokens(dataset, "click", "u1", T0 + 4) == ["i4", "i1", "i3", "i4", "i1"]

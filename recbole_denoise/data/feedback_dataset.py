@@ -103,18 +103,27 @@ class FeedbackHistoryDataset(DenoiseDataset):
     def _load_inter_feat(self, token, dataset_path):
         super()._load_inter_feat(token, dataset_path)
         self._check_history_length()
-        self._check_inter_columns(os.path.join(dataset_path, f"{token}.inter"))
+        self._check_inter_columns(self._inter_files(token, dataset_path))
 
-    def _check_inter_columns(self, path):
+    def _inter_files(self, token, dataset_path):
+        """``[(path, rows)]`` of the interaction files, in the order their rows were concatenated."""
+        if self.benchmark_filename_list is None:
+            return [(os.path.join(dataset_path, f"{token}.inter"), len(self.inter_feat))]
+        return [(os.path.join(dataset_path, f"{token}.{part}.inter"), rows)
+                for part, rows in zip(self.benchmark_filename_list, self.file_size_list)]
+
+    def _check_inter_columns(self, files):
         """Time present and numeric; each feedback column 0, 1 or empty (errors name file, line, field)."""
-        feat = self.inter_feat
+        feat, path = self.inter_feat, files[0][0]
         if self.time_field is None or self.time_field not in feat:
             raise ValueError(f"TIME_FIELD = {self.time_field!r}: {path} must have this float column (load it in "
                              f"load_col['inter']); histories are cut by time")
         if self.field2type[self.time_field] != FeatureType.FLOAT:
             raise ValueError(f"TIME_FIELD = {self.time_field!r}: {path} declares it "
                              f"{self.field2type[self.time_field].value}, expected float")
-        _check_no_missing(feat[self.time_field].to_numpy(np.float64), path, self.time_field, "a number")
+        missing = np.flatnonzero(np.isnan(feat[self.time_field].to_numpy(np.float64)))
+        if missing.size:
+            raise ValueError(f"{_location(files, missing[0])}, field [{self.time_field}]: empty, expected a number")
         for kind, column in self._feedback_columns().items():
             if column not in feat or self.field2type[column] != FeatureType.FLOAT:
                 raise ValueError(f"feedback_fields.{kind} = {column!r}: expected a float column of {path} loaded "
@@ -122,7 +131,8 @@ class FeedbackHistoryDataset(DenoiseDataset):
             values = feat[column].to_numpy(np.float64)
             bad = np.flatnonzero(~(np.isnan(values) | (values == 0) | (values == 1)))
             if bad.size:
-                raise ValueError(f"{path}, line {bad[0] + 2}, field [{column}]: {values[bad[0]]!r} is not 0, 1 or empty")
+                raise ValueError(f"{_location(files, bad[0])}, field [{column}]: {values[bad[0]]!r} is not 0, 1 "
+                                 f"or empty")
 
     def _load_additional_feat(self, token, dataset_path):
         super()._load_additional_feat(token, dataset_path)
@@ -292,6 +302,15 @@ def _inter_events(users, times, items, marks):
     rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     kinds = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.int64)
     return users[rows], times[rows], kinds, items[rows]
+
+
+def _location(files, row):
+    """``"<path>, line <n>"`` of a row of the concatenated interaction files (line 1 is the header)."""
+    for path, rows in files:
+        if row < rows:
+            return f"{path}, line {row + 2}"
+        row -= rows
+    raise IndexError(row)
 
 
 def _check_no_missing(values, path, field, expected, as_mask=False):
