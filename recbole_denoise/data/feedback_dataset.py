@@ -158,18 +158,17 @@ class FeedbackHistoryDataset(DenoiseDataset):
             if ftype != expected:
                 raise ValueError(f"{path}, line 1, field [{name}]: type {ftype!r}, expected {expected!r}")
             names.append(name)
-            dtypes[column] = str if name == self.time_field else "category"
+            dtypes[column] = np.float64 if name == self.time_field else "category"
         required = [self.uid_field, self.time_field, KIND_FIELD, self.iid_field]
         missing = [name for name in required if name not in names]
         if missing:
             raise ValueError(f"{path}, line 1: missing column(s) {missing}; expected {required} + item feature columns")
-        events = pd.read_csv(path, sep=separator, dtype=dtypes, encoding=self.config["encoding"])
+        try:
+            events = pd.read_csv(path, sep=separator, dtype=dtypes, encoding=self.config["encoding"])
+        except ValueError:  # a cell of the float column is not a number: find it (reads the column as text)
+            self._raise_bad_time(path, separator, header[names.index(self.time_field)])
+            raise
         events.columns = names
-        texts = events[self.time_field]
-        events[self.time_field] = pd.to_numeric(texts, errors="coerce").astype(np.float64)
-        bad = np.flatnonzero(texts.notna().to_numpy() & events[self.time_field].isna().to_numpy())
-        if bad.size:
-            raise ValueError(f"{path}, line {bad[0] + 2}, field [{self.time_field}]: {texts.iloc[bad[0]]!r} is not a number")
         _check_no_missing(events[self.time_field].to_numpy(np.float64), path, self.time_field, "a number")
         for name in (self.uid_field, KIND_FIELD, self.iid_field):
             _check_no_missing(events[name].cat.codes.to_numpy() < 0, path, name, f"a token ({NO_ITEM} for no item)",
@@ -183,6 +182,13 @@ class FeedbackHistoryDataset(DenoiseDataset):
         events[KIND_FIELD] = kinds
         self.logger.info(set_color("feedback events", "blue") + f": {len(events)} from [{path}]")
         return events
+
+    def _raise_bad_time(self, path, separator, column):
+        texts = pd.read_csv(path, sep=separator, usecols=[column], dtype=str, encoding=self.config["encoding"])[column]
+        bad = np.flatnonzero(texts.notna().to_numpy() & pd.to_numeric(texts, errors="coerce").isna().to_numpy())
+        if bad.size:
+            raise ValueError(f"{path}, line {bad[0] + 2}, field [{self.time_field}]: {texts.iloc[bad[0]]!r} "
+                             f"is not a number")
 
     # ------------------------------------------------------------------ remapping
     def _remap_ID_all(self):
