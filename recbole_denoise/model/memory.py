@@ -41,8 +41,8 @@ class MultiHeadSelfAttention(nn.Module):
               O = Concat(head_1, \dots, head_H) W^F.
 
     The scale is :math:`\sqrt{T}` as the paper writes it (not the usual
-    :math:`\sqrt{D/H}`). Padded positions are never attended to (key mask); their own
-    outputs are garbage that the caller masks out.
+    :math:`\sqrt{D/H}`). Padded positions are never attended to (key mask); outputs at
+    padded positions are meaningless and the caller masks them out.
 
     Input: ``elements`` [B, T, D], ``mask`` [B, T] bool. Output: [B, T, D].
     """
@@ -65,12 +65,15 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, elements, mask):
         batch, length, _ = elements.shape
-        heads = elements.view(batch, length, self.n_heads, self.head_size).transpose(1, 2)  # [B, H, T, D/H]
-        query = heads @ self.query.unsqueeze(0)
-        key = heads @ self.key.unsqueeze(0)
-        value = heads @ self.value.unsqueeze(0)
+        heads = elements.view(batch, length, self.n_heads, self.head_size)  # [B, T, H, D/H]
+        # the three projections of every head in one product: [B, T, H, 3 D/H]
+        projected = torch.einsum("bthd,hde->bhte", heads, torch.cat([self.query, self.key, self.value], dim=-1))
+        query, key, value = projected.split(self.head_size, dim=-1)  # each [B, H, T, D/H]
         scores = query @ key.transpose(-1, -2) / self.scale  # [B, H, T, T]
-        weights = masked_softmax(scores, mask[:, None, None, :])
+        # a plain (fused) softmax: a query of an empty history gets uniform weights over
+        # padding, and the caller masks its output out
+        scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1)
         mixed = (weights @ value).transpose(1, 2).reshape(batch, length, -1)
         return self.output(mixed)
 
