@@ -40,10 +40,11 @@ SMALL = {  # a small DUMN, so the whole module runs in seconds
 }
 
 
-def write_feedback_log(root, name="fb", n_users=60, n_items=40, n_cates=8, per_user=40, seed=0):
+def write_feedback_log(root, name="fb", n_users=60, n_items=40, n_cates=8, per_user=40, seed=0, dislike_rate=0.3):
     """Impressions with planted taste: each user likes two of ``n_cates`` item categories;
     ``label`` = the item's category is one of them. Likes (60% of liked-category rows) and
-    dislikes (30% of the others) reveal the taste; clicks are coin flips (pure noise)."""
+    dislikes (``dislike_rate`` of the others) reveal the taste; clicks are coin flips (pure
+    noise)."""
     rng = np.random.default_rng(seed)
     folder = os.path.join(root, name)
     os.makedirs(folder, exist_ok=True)
@@ -56,7 +57,7 @@ def write_feedback_log(root, name="fb", n_users=60, n_items=40, n_cates=8, per_u
             good = int(category[item]) in taste
             click = int(rng.random() < 0.5)
             like = "1" if good and rng.random() < 0.6 else ""
-            dislike = "1" if not good and rng.random() < 0.3 else ""
+            dislike = "1" if not good and rng.random() < dislike_rate else ""
             rows.append(f"u{user}\ti{item}\t{1000 + 10 * step}\t{int(good)}\t{click}\t{like}\t{dislike}")
     with open(os.path.join(folder, f"{name}.inter"), "w") as handle:
         handle.write("\n".join(rows) + "\n")
@@ -66,8 +67,8 @@ def write_feedback_log(root, name="fb", n_users=60, n_items=40, n_cates=8, per_u
     return folder
 
 
-def prepared_dumn(root, checkpoint_dir, **config):
-    write_feedback_log(str(root))
+def prepared_dumn(root, checkpoint_dir, dislike_rate=0.3, **config):
+    write_feedback_log(str(root), dislike_rate=dislike_rate)
     return prepared("DUMN", "fb", checkpoint_dir, data_path=str(root), **dict(SMALL, **config))
 
 
@@ -232,6 +233,20 @@ def test_memories_are_saved_and_a_reloaded_model_predicts_the_same(tmp_path):
     model.eval(), reloaded.eval()
     with torch.no_grad():
         assert torch.equal(model.predict(batch), reloaded.predict(batch))
+
+
+def test_a_kind_without_events_runs_with_an_empty_history_and_no_triplet_term(tmp_path):
+    # as on Taobao, which logs no dislike
+    model, loaders, _ = prepared_dumn(tmp_path / "data", tmp_path / "saved", dislike_rate=0.0)
+    assert model.histories.n_events("dislike") == 0
+    batch = first_batch(loaders)
+    model.train()
+    _, state = model.forward(batch)
+    losses = model.triplet_losses(batch, state["controls"])
+    assert losses["like"].item() == 0.0 and losses["dislike"].item() == 0.0 and losses["click"].item() > 0
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def _prediction(model, batch):
