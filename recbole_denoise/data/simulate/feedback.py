@@ -318,14 +318,19 @@ def readme_lines(dataset: str, seed: int, s: Settings) -> List[str]:
         f"- `{dataset}.truth_taste.npy`: each user's {s.n_liked} liked and {s.n_disliked} disliked categories;",
         f"- `{dataset}.truth_accidental.npy`: which clicks were accidental (every click on an item of a",
         f"  disliked category, clicked with probability {s.accidental_click} whatever the item); "
-        f"{s.dislike_accidental:.0%} of them are",
-        "  followed by a dislike;",
+        f"{s.dislike_accidental:.0%} of them carry",
+        "  a dislike too (same row);",
         f"- `{dataset}.truth_click_probability.npy`, `{dataset}.truth_item_quality.npy`.",
         "",
         "Likes fall only on liked (and rarely neutral) categories and dislikes only on disliked ones,",
         "while the click history mixes liked categories with accidental clicks: the like / dislike",
         "history reveals taste better than the click history, which is what DUMN's purification",
-        "and explicit-feedback histories are meant to use.",
+        "and explicit-feedback histories are meant to use (`tests/test_simulate_feedback.py` measures it).",
+        "",
+        f"Impressions come in pages of 1 to {s.max_page} items shown at the same second; a sample's",
+        "histories hold only events strictly before its second. The yaml follows the DUMN data",
+        f"contract (`docs/feedback_data.md`), with history_length {HISTORY_LENGTH} and each user's last 10% of",
+        "rows in time as test (`order: TO`).",
     ]
 
 
