@@ -10,14 +10,15 @@ GB at Taobao scale, so the events are kept once, per kind, sorted by (user, time
 a batch's windows are cut with ``searchsorted`` and index arithmetic:
 
 - every event time is ranked against the sorted unique event times (float64, exact);
-- an event's key is ``user * (n_ranks + 1) + rank``; keys of a kind are sorted, so the
-  events of user u strictly before t are positions ``[offsets[u], end)`` with
+- an event's key is ``user * (n_ranks + 1) + rank``; keys of a kind are sorted (CSR:
+  user u's events are positions ``[offsets[u], offsets[u + 1])``), so the events of
+  user u strictly before t are positions ``[offsets[u], end)`` with
   ``end = searchsorted(keys, u * (n_ranks + 1) + rank_left(t))``, where ``rank_left(t)``
   is the number of unique event times below t;
 - a window is the last ``length`` positions of that range, right-aligned.
 
-Memory grows with the number of events (one int64 key, one int64 id per field and
-event, per kind), never with samples x T. The merged "all" view (every kind in one
+Memory grows with the number of events (one int64 key and one int32 id per field and
+event, per kind; plus one int64 offset per user and kind), never with samples x T. The merged "all" view (every kind in one
 time-ordered history, DUMN's AF ablation) doubles that, so it is built on first use.
 """
 
@@ -34,8 +35,8 @@ class FeedbackHistories(torch.nn.Module):
 
     Ties (one user, one time) keep the input order; in "all" they follow the order of
     KINDS. Ids are stored as int32 when they fit (int64 otherwise) and kinds as int8, so
-    an event of a single-kind view costs 8 + 4 x fields bytes (20 with three fields);
-    every query returns int64.
+    an event of a single-kind view costs 8 + 4 x fields bytes (20 with three fields),
+    plus 8 bytes per user for the view's offsets; every query returns int64.
 
     Build with :meth:`from_events`; query with :meth:`window`, :meth:`count` and
     :meth:`sample` (``kind`` is one of :data:`KINDS`, or ``"all"``).
@@ -67,7 +68,6 @@ class FeedbackHistories(torch.nn.Module):
         unique_times = torch.unique(times)  # sorted
         ranks = torch.searchsorted(unique_times, times)
         keys = users * (unique_times.numel() + 1) + ranks
-        views = {}
         fields = {name: _compact(values) for name, values in fields.items()}
         views = {}
         for kind_id, kind in enumerate(KINDS):
@@ -77,6 +77,8 @@ class FeedbackHistories(torch.nn.Module):
 
     def _register_view(self, view, tensors):
         self.register_buffer(f"{view}_keys", tensors["keys"], persistent=False)
+        user_starts = torch.arange(self.n_users + 1, device=tensors["keys"].device) * self._stride
+        self.register_buffer(f"{view}_offsets", torch.searchsorted(tensors["keys"], user_starts), persistent=False)
         if "kind_ids" in tensors:  # a single-kind view's kind is its name
             self.register_buffer(f"{view}_kind_ids", tensors["kind_ids"], persistent=False)
         for index, name in enumerate(self.field_names):
@@ -92,15 +94,19 @@ class FeedbackHistories(torch.nn.Module):
                   for index, name in enumerate(self.field_names)}
         return _sorted_view(keys, fields, kind_ids)
 
+    @property
+    def _stride(self):
+        return self.unique_times.numel() + 1  # keys are user * stride + time rank
+
     def _view(self, kind):
-        """``(keys, fields, kind_ids)`` of a view; ``kind_ids`` is an int for a single kind."""
+        """``(offsets, keys, fields, kind_ids)`` of a view; ``kind_ids`` is an int for a single kind."""
         if kind not in KINDS and kind != ALL:
             raise ValueError(f"kind [{kind}] is not a feedback kind; expected one of {KINDS + (ALL,)}")
         if kind not in self._views:
             self._register_view(kind, self._merged_view())
         keys = getattr(self, f"{kind}_keys")
         fields = {name: getattr(self, f"{kind}_field{index}") for index, name in enumerate(self.field_names)}
-        return keys, fields, getattr(self, f"{kind}_kind_ids") if kind == ALL else KINDS.index(kind)
+        return getattr(self, f"{kind}_offsets"), keys, fields, getattr(self, f"{kind}_kind_ids") if kind == ALL else KINDS.index(kind)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -109,17 +115,15 @@ class FeedbackHistories(torch.nn.Module):
 
     def n_events(self, kind):
         """Number of stored events of ``kind`` (all users, all times)."""
-        return self._view(kind)[0].numel()
+        return self._view(kind)[1].numel()
 
-    def _ranges(self, keys, users, times):
+    def _ranges(self, offsets, keys, users, times):
         """``(start, end)`` [B]: positions in ``keys`` of each user's events strictly before
         its time."""
         users, times = self._checked_query(users, times)
-        stride = self.unique_times.numel() + 1
         rank_left = torch.searchsorted(self.unique_times, times)  # unique times < t
-        start = torch.searchsorted(keys, users * stride)
-        end = torch.searchsorted(keys, users * stride + rank_left)
-        return start, end
+        end = torch.searchsorted(keys, users * self._stride + rank_left)
+        return offsets[users], end
 
     def window(self, kind, users, times, length):
         """The most recent ``length`` events of ``kind`` strictly before each time.
@@ -137,8 +141,8 @@ class FeedbackHistories(torch.nn.Module):
         """
         if int(length) < 1:
             raise ValueError(f"history length must be a positive integer, got {length!r}")
-        keys, fields, kind_ids = self._view(kind)
-        start, end = self._ranges(keys, users, times)
+        offsets, keys, fields, kind_ids = self._view(kind)
+        start, end = self._ranges(offsets, keys, users, times)
         positions = end.unsqueeze(1) - int(length) + torch.arange(int(length), device=self.device)
         mask = positions >= start.unsqueeze(1)
         ids = {name: _gather(values, positions, mask) for name, values in fields.items()}
@@ -148,8 +152,8 @@ class FeedbackHistories(torch.nn.Module):
 
     def count(self, kind, users, times):
         """LongTensor [B]: number of events of ``kind`` strictly before each time."""
-        keys, _, _ = self._view(kind)
-        start, end = self._ranges(keys, users, times)
+        offsets, keys, _, _ = self._view(kind)
+        start, end = self._ranges(offsets, keys, users, times)
         return end - start
 
     def sample(self, kind, users, times, generator=None):
@@ -160,8 +164,8 @@ class FeedbackHistories(torch.nn.Module):
             ``(ids, valid)``: ``ids`` dict field -> LongTensor [B] (0 where invalid);
             ``valid`` BoolTensor [B], False where the user has no such event yet.
         """
-        keys, fields, _ = self._view(kind)
-        start, end = self._ranges(keys, users, times)
+        offsets, keys, fields, _ = self._view(kind)
+        start, end = self._ranges(offsets, keys, users, times)
         counts = end - start
         draw_device = generator.device if generator is not None else self.device
         uniform = torch.rand(counts.shape, generator=generator, dtype=torch.float64,
