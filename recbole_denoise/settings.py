@@ -326,6 +326,13 @@ MODEL_SETTINGS = {
     "GlobalRate": {"prior_samples": number(0)},
     "UserRate": {"prior_samples": number(0)},
     "ItemRate": {"prior_samples": number(0)},
+    "ClickDIN": {
+        "embedding_size": integer(1),
+        "mlp_hidden_size": listing(integer(1)),
+        "pooling_mode": text("mean", "max", "sum"),
+        "dropout_prob": number(0, 1, high_open=True),
+        "history_length": integer(1),
+    },
     "NeuMF": {
         "mf_embedding_size": integer(1),
         "mlp_embedding_size": integer(1),

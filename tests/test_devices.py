@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from recbole.utils import ModelType
 from torch import nn
 
 import recbole_denoise
@@ -41,12 +42,11 @@ KNOWN_DEVICE_LESS_CALLS = {}
 
 
 def package_models():
-    """Class names of every model file in ``recbole_denoise/model/*_recommender``."""
-    names = []
-    for path in sorted(MODEL_DIR.glob("*_recommender/*.py")):
-        names += [line.split("class ")[1].split("(")[0] for line in path.read_text().splitlines()
-                  if line.startswith("class ") and "Recommender)" in line]
-    return names
+    """Class names of every model of the package (the registry's rule: in each
+    ``model/*_recommender/<name>.py`` the class whose lower-case name is the file name)."""
+    from recbole_denoise.catalog import package_model_names
+
+    return package_model_names()
 
 
 def _case(name, known=None):
@@ -61,7 +61,8 @@ def _build(name, tmp_path):
     wants = getattr(get_model(name), "dataset_class", None)
     if wants is not None and issubclass(wants, WatchTimeDataset):
         model, (train, _, _), _ = prepared(name, "microvideo-sim", tmp_path / "saved")
-    elif wants is not None and issubclass(wants, FeedbackHistoryDataset):  # DUMN: a hand-made feedback log
+    elif (wants is not None and issubclass(wants, FeedbackHistoryDataset)) or get_model(name).type == ModelType.CONTEXT:
+        # DUMN, ClickDIN and the label-rate rankers: a hand-made feedback log
         from test_dumn import SMALL, write_feedback_log
         write_feedback_log(str(tmp_path / "data"))
         model, (train, _, _), _ = prepared(name, "fb", tmp_path / "saved", data_path=str(tmp_path / "data"),
@@ -148,8 +149,8 @@ def _score_everything(model, batch):
 
 
 def test_every_model_file_is_covered():
-    assert {"GRCN", "CDAE", "GMF", "FRAME", "DPSkipNet", "Popularity", "ItemCompletionRate",
-            "ShorterFirst"} <= set(package_models())
+    assert {"GRCN", "CDAE", "GMF", "FRAME", "DPSkipNet", "Popularity", "ItemCompletionRate", "ShorterFirst",
+            "LongerFirst", "NeuMF", "DUMN", "ClickDIN", "GlobalRate", "UserRate", "ItemRate"} <= set(package_models())
 
 
 @pytest.mark.parametrize("name", [_case(name, KNOWN_PROBLEMS) for name in package_models()])
