@@ -18,8 +18,9 @@ a batch's windows are cut with ``searchsorted`` and index arithmetic:
 - a window is the last ``length`` positions of that range, right-aligned.
 
 Memory grows with the number of events (one int64 key and one int32 id per field and
-event, per kind; plus one int64 offset per user and kind), never with samples x T. The merged "all" view (every kind in one
-time-ordered history, DUMN's AF ablation) doubles that, so it is built on first use.
+event, per kind; plus one int64 offset per user and kind), never with samples x T. The
+merged "all" view (every kind in one time-ordered history, DUMN's AF ablation) doubles
+that, so it is built on first use.
 """
 
 import torch
@@ -106,7 +107,8 @@ class FeedbackHistories(torch.nn.Module):
             self._register_view(kind, self._merged_view())
         keys = getattr(self, f"{kind}_keys")
         fields = {name: getattr(self, f"{kind}_field{index}") for index, name in enumerate(self.field_names)}
-        return getattr(self, f"{kind}_offsets"), keys, fields, getattr(self, f"{kind}_kind_ids") if kind == ALL else KINDS.index(kind)
+        kind_ids = getattr(self, f"{kind}_kind_ids") if kind == ALL else KINDS.index(kind)
+        return getattr(self, f"{kind}_offsets"), keys, fields, kind_ids
 
     # ------------------------------------------------------------------ queries
     @property
