@@ -295,6 +295,8 @@ class ChunkedTable:
         mapping = np.fromiter((self._code(shared, c) for c in values.categories), dtype=np.int32,
                               count=len(values.categories))
         codes = values.codes
+        if not len(mapping):  # every value of the chunk missing: nothing to index
+            return np.full(len(codes), -1, dtype=np.int32)
         return np.where(codes < 0, -1, mapping[np.maximum(codes, 0)]).astype(np.int32)
 
     @staticmethod
