@@ -145,3 +145,79 @@ def test_cli_with_the_log_option(tmp_path, capsys):
     assert main(["kuairand", "--raw", str(RAW), "--out", str(out), "--log", "both"]) == 0
     assert "rows read: 10, kept: 7" in capsys.readouterr().out
     assert main(["kuairand", "--raw", str(RAW), "--out", str(out)]) == 1  # exists, no --overwrite
+
+
+# --------------------------------------------------------------------------- --mode feedback (DUMN)
+
+FEEDBACK_INTER = ["user_id", "item_id", "timestamp", "label", "click", "like", "dislike"]
+
+
+def test_feedback_mode_keeps_every_row_as_a_sample_with_native_kinds(tmp_path):
+    out = tmp_path / "data" / "krf"
+    summary = kuairand.convert(RAW, out, mode="feedback", quiet=True)
+    # no row dropped: the zero-duration row and the repeated view are impressions too
+    assert (summary.rows_read, summary.rows_kept, summary.dropped) == (7, 7, {})
+    inter = read_table(out, "inter")
+    assert list(inter.columns) == FEEDBACK_INTER
+    assert inter.values.tolist() == [
+        ["0", "101", "1650585600", "1", "1", "0", "0"],
+        ["0", "102", "1650585660.5", "0", "0", "0", "1"],  # shown, not clicked, hated
+        ["1", "101", "1650688200", "1", "1", "1", "0"],  # time from date + hourmin, liked
+        ["1", "103", "1650688260", "1", "1", "0", "0"],
+        ["2", "102", "1650762000", "0", "0", "0", "0"],
+        ["2", "103", "1650762060", "1", "1", "0", "0"],
+        ["2", "103", "1650762300", "1", "1", "0", "0"]]
+    assert not (out / "krf.feedback").exists()
+    config = yaml.safe_load((out / "krf.yaml").read_text())
+    assert config["dataset_class"] == "FeedbackHistoryDataset" and config["feedback_events"] is None
+    assert config["feedback_fields"] == {"click": "click", "like": "like", "dislike": "dislike"}
+    assert config["history_item_fields"] == ["item_id", "author_id"]
+    assert config["load_col"]["inter"] == FEEDBACK_INTER and "ground_truth_fields" not in config
+    assert config["eval_args"] == {"split": {"RS": [0.7, 0.1, 0.2]}, "group_by": "user", "order": "TO",
+                                   "mode": "labeled"}
+    assert (config["metrics"], config["valid_metric"]) == (["AUC", "LogLoss"], "AUC")
+
+
+def test_feedback_mode_like_label_keeps_the_other_rows_as_history(tmp_path):
+    out = tmp_path / "data" / "krl"
+    summary = kuairand.convert(RAW, out, mode="feedback", label="like", log="both", quiet=True)
+    assert (summary.rows_read, summary.rows_kept) == (10, 2)
+    assert summary.dropped == {kuairand.NOT_A_SAMPLE: 8}
+    assert read_table(out, "inter").values.tolist() == [["0", "102", "1650585660.5", "0", "0", "0", "1"],
+                                                        ["1", "101", "1650688200", "1", "1", "1", "0"]]
+    events = read_table(out, "feedback")
+    assert list(events.columns) == ["user_id", "timestamp", "kind", "item_id"]
+    assert sorted(events.values.tolist()) == sorted([
+        ["0", "1650585600", "click", "101"], ["0", "1650852000", "click", "103"],
+        ["1", "1650688260", "click", "103"], ["1", "1650852060", "click", "101"],
+        ["2", "1650762000", "unclick", "102"], ["2", "1650762060", "click", "103"],
+        ["2", "1650762300", "click", "103"], ["3", "1650942000", "unclick", "104"]])
+    # videos and users only the history knows get their feature rows
+    assert sorted(read_table(out, "item")["item_id"]) == ["101", "102", "103", "104"]
+    assert sorted(read_table(out, "user")["user_id"]) == ["0", "1", "2", "3"]
+    config = yaml.safe_load((out / "krl.yaml").read_text())
+    assert config["feedback_events"] == "feedback" and config["LABEL_FIELD"] == "label"
+
+
+def test_feedback_mode_bad_flag_names_file_line_and_field(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(RAW / "data", raw)
+    path = raw / RANDOM_LOG.name
+    lines = path.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[10] = "yes"  # is_hate
+    lines[5] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConversionError, match="bad flag") as caught:
+        kuairand.convert(raw, tmp_path / "data" / "bad", mode="feedback", quiet=True)
+    assert (caught.value.file, caught.value.line, caught.value.field) == (str(path), 6, "is_hate")
+    with pytest.raises(ConversionError, match="unknown label") as caught:
+        kuairand.convert(RAW, tmp_path / "data" / "bad", mode="feedback", label="hate", quiet=True)
+    assert caught.value.field == "label"
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_feedback_mode(tmp_path, capsys):
+    out = tmp_path / "data" / "krl"
+    assert main(["kuairand", "--raw", str(RAW), "--out", str(out), "--mode", "feedback", "--label", "like"]) == 0
+    assert "rows read: 7, kept: 2" in capsys.readouterr().out
