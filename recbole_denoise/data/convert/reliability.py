@@ -53,10 +53,15 @@ class Target:
     options: Dict[str, object] = field(default_factory=dict)
     make: Optional[Callable[[Path], None]] = None  # builds the fixture in code when there is no file
     accepts: Dict[str, str] = field(default_factory=dict)  # spoiling -> why converting it is right
+    variant: str = ""  # options that make another reader of the same source, shown with its name
+
+    @property
+    def converter(self) -> str:
+        return f"{self.source} {self.variant}".strip()
 
     @property
     def label(self) -> str:
-        return f"{self.source}: {self.file}"
+        return f"{self.converter}: {self.file}"
 
 
 def _mmgcn_layout(folder: Path) -> None:
@@ -85,6 +90,20 @@ TARGETS: Sequence[Target] = (
     Target("adressa", "adressa/one_week", "20170101", kind="json"),
     Target("mmrec", "mmrec/toy.inter", "toy.inter", sep="\t"),
     Target("mmgcn", "", "train.npy", kind="npy", make=_mmgcn_layout),
+    Target("taobao", "taobao", "raw_sample.csv"),
+    Target("taobao", "taobao", "ad_feature.csv"),
+    Target("taobao", "taobao", "user_profile.csv"),
+    Target("taobao", "taobao", "behavior_log.csv"),
+    Target("kuairand", "kuairand/KuaiRand-Pure", "data/log_random_4_22_to_5_08_pure.csv",
+           options={"mode": "feedback", "label": "like"}, variant="--mode feedback"),
+    Target("feedback-csv", "feedback_csv/interactions.tsv", "interactions.tsv", raw="interactions.tsv", sep="\t",
+           options={"user_column": "user_id", "item_column": "video_id", "time_column": "time_ms",
+                    "label_column": "label", "click_column": "is_click", "like_column": "label",
+                    "dislike_column": "1-label"}),
+    Target("feedback-csv", "feedback_csv/plain.csv", "plain.csv", raw="plain.csv",
+           options={"user_column": "uid", "item_column": "item", "time_column": "t", "label_column": "y",
+                    "click_column": "clicked", "like_column": "liked", "dislike_column": "disliked",
+                    "item_features": ["brand", "category"]}),
 )
 
 
@@ -201,7 +220,7 @@ def render(outcomes: Sequence[Outcome]) -> str:
         else:
             result = "error" + (f", left {', '.join(outcome.leftovers)}" if outcome.leftovers else "")
             message = outcome.error.replace("|", "\\|")
-        lines.append(f"| {outcome.target.source} | `{outcome.target.file}` | {outcome.spoiling} | {result} | "
+        lines.append(f"| {outcome.target.converter} | `{outcome.target.file}` | {outcome.spoiling} | {result} | "
                      f"{message} |")
     lines += ["", "Other failures handled by the shared writer (tested in `tests/test_convert_reliability.py`):",
               "", "- an unwritable `--out` (a path under a file, or under `/proc`): `cannot create the output "
