@@ -110,7 +110,8 @@ def _run(model, dataset, config_file_list, config_dict, saved):
         return _train_and_test(config, trainer, data, saved)
     except KeyboardInterrupt as interrupt:
         stopped = _training_interrupted(interrupt, trainer, config, config_file_list, config_dict)
-        logger.error(str(stopped))
+        if distributed.is_main_process(config):
+            logger.error(str(stopped))
         raise stopped from interrupt
 
 
