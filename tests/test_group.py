@@ -322,3 +322,11 @@ def test_a_benchmark_writes_its_section_to_the_output_folder_and_docs_only_when_
         assert ("<!-- speed-x:start -->" in docs.read_text()) == update
         assert len(written) == 1 + update
     monkeypatch.setattr(common, "_OUTPUT", {"out": os.path.join("saved", "benchmarks"), "update_docs": False})
+
+
+def test_an_empty_variant_label_is_the_models_own_row(tmp_path):
+    path = write_spec(str(tmp_path), "data", bad_variant=False, seeds=[1], ce_config={"loss_type": "CE"},
+                      models=[{"model": "GMF", "variants": [{"label": ""}, {"label": "TCE", "config": {"loss_type": "TCE"}}]}],
+                      baseline="GMF")
+    spec = load_spec(path)
+    assert spec.labels == ["GMF", "GMF TCE"] and spec.runs[0].variant == ""

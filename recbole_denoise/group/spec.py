@@ -21,7 +21,7 @@
       - Popularity                   # a model with the settings alone
       - model: GMF
         config: {embedding_size: 32} # config of every variant of this model
-        variants:                    # label + config; row label "GMF CE"
+        variants:                    # label + config; row label "GMF CE" ("" : "GMF")
           - {label: CE, config: {loss_type: CE}}
           - {label: TCE, config: {loss_type: TCE}}
 
@@ -228,11 +228,13 @@ def _model_variants(entry, fail):
         return [(label, model, "", base)]
     variants = []
     for variant in entry["variants"]:
-        if not isinstance(variant, dict) or not variant.get("label"):
+        if not isinstance(variant, dict) or variant.get("label") is None:
             fail(f"a variant of {model} is {{label: ..., config: {{...}}}}, got {variant!r}")
         _check_keys(variant, VARIANT_KEYS, f"variant {variant['label']!r} of {model}", fail)
         config = dict(base, **_mapping(variant.get("config"), f"variant {variant['label']!r} of {model}", fail))
-        variants.append((f"{label} {variant['label']}", model, str(variant["label"]), config))
+        # label "" is the model's own row (its defaults beside its ablations)
+        row = f"{label} {variant['label']}" if str(variant["label"]) else label
+        variants.append((row, model, str(variant["label"]), config))
     return variants
 
 
