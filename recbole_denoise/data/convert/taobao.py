@@ -45,8 +45,8 @@ Output (the DUMN data contract, see :mod:`recbole_denoise.data.feedback_dataset`
 - dislike: Taobao has no public explicit negative feedback. The ``dislike`` column is
   empty, ``feedback_fields.dislike`` is ``~`` and the dislike history stays empty.
 
-Memory: raw_sample is held in typed columns (about 30 bytes a row, under 1 GB for 26M
-rows); behavior_log is streamed in 4 MB blocks through the shared reader (progress bar
+Memory: raw_sample is held in typed columns (30 bytes a row; with the split copies and
+the writer's chunks about 90 bytes a row, about 3 GB for 26M rows); behavior_log is streamed in 4 MB blocks through the shared reader (progress bar
 on stderr unless ``--quiet``), and only its kept events are held (cart / fav / buy are
 about 5% of the log).
 
@@ -57,6 +57,7 @@ header.
 """
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -92,11 +93,12 @@ from .writer import (
 SOURCE = "taobao"
 DESCRIPTION = ("Taobao Ad Display/Click (raw_sample, ad_feature, user_profile, behavior_log) as DUMN feedback "
                "samples; no public dislike")
-# The speed of the behaviour-log pass, measured by benchmarks/taobao_convert_speed.py.
-SPEED_NOTE = ("Speed (benchmarks/taobao_convert_speed.py, 2-core CPU, one process): a generated behavior_log of "
-              "2M rows (62 MB) streams at about {rate} rows/s, so the full 700M-row log takes about {full} "
-              "(extrapolated, linear in rows); raw_sample's 26M rows add about {sample}.")
-SPEED = {"rate": "1.0M", "full": "12 minutes", "sample": "2 minutes"}  # filled from the measurement
+# Measured by benchmarks/taobao_convert_speed.py (rerun it and update this note when the reading path changes).
+SPEED_NOTE = ("Speed (benchmarks/taobao_convert_speed.py, generated files in the real layout, 2-core CPU shared "
+              "with other jobs, load about 5): a behavior_log of 2M rows (61 MB) streamed at 0.20M rows/s and "
+              "1M samples converted at 0.05M/s; extrapolated linearly, the full 700M-row log takes about an hour "
+              "(58 min) and raw_sample's 26M samples about 9 min more. Peak memory: 0.6 GB for 1M samples, "
+              "growing about 90 bytes a sample (about 3 GB for 26M), plus about 50 bytes a kept like event.")
 
 SAMPLE_FILE, AD_FILE, USER_FILE, BEHAVIOR_FILE = "raw_sample.csv", "ad_feature.csv", "user_profile.csv", \
     "behavior_log.csv"
@@ -117,8 +119,9 @@ BEHAVIOR_COLUMNS = ("user", "time_stamp", "btag", "cate", "brand")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("Taobao has no public dislike: the dislike column is empty, feedback_fields.dislike is ~ and "
-                     "DUMN runs with an empty dislike history. " + SPEED_NOTE.format(**SPEED))
+    parser.epilog = "\n\n".join(textwrap.fill(text, 100) for text in (
+        "Taobao has no public dislike: the dislike column is empty, feedback_fields.dislike is ~ and DUMN runs "
+        "with an empty dislike history.", SPEED_NOTE))
     parser.add_argument("--test-from", type=float, default=TEST_FROM,
                         help="unix second where the test part starts (default 1494633600 = 2017-05-13 00:00 UTC, "
                         "the DSIN / DIN cut; 1494604800 = Beijing midnight)")
@@ -153,18 +156,21 @@ def convert(raw, out, *, name: Optional[str] = None, test_from: float = TEST_FRO
     summary.stats.update(mark_counts(samples))
     valid_from = test_from - valid_days * DAY_SECONDS
     tables = split_tables(samples, valid_from, test_from, summary)
+    # the split parts hold the rows now: keep only the distinct ids (features, behaviour-log filter)
+    ids = {field: pd.DataFrame({field: samples[field].cat.categories}) for field in (USER_FIELD, ITEM_FIELD)}
+    del samples
     ads = required_file(folder, AD_FILE)
-    tables.append(features_of(read_ads(ads), ITEM_FIELD, samples, "item", ads, summary,
+    tables.append(features_of(read_ads(ads), ITEM_FIELD, ids[ITEM_FIELD], "item", ads, summary,
                               {ITEM_FIELD: "token", **{c: "token" for c in AD_TOKENS}, "price": "float"}))
     if (folder / USER_FILE).is_file():
         users = folder / USER_FILE
-        tables.append(features_of(read_users(users), USER_FIELD, samples, "user", users, summary,
+        tables.append(features_of(read_users(users), USER_FIELD, ids[USER_FIELD], "user", users, summary,
                                   {USER_FIELD: "token", **{c: "token" for c in USER_TOKENS}}))
     else:
         summary.stats[USER_FILE] = "absent: no user profile features"
     events = None
     if (folder / BEHAVIOR_FILE).is_file():
-        events = read_behavior_events(folder / BEHAVIOR_FILE, samples[USER_FIELD], pv, summary)
+        events = read_behavior_events(folder / BEHAVIOR_FILE, pd.Index(ids[USER_FIELD][USER_FIELD]), pv, summary)
     else:
         summary.stats[BEHAVIOR_FILE] = "absent: no like events (the like history stays empty)"
     if events is not None:
@@ -201,12 +207,11 @@ def read_samples(path: Path, summary: ConversionSummary) -> pd.DataFrame:
         if disagree.any():
             _fail(chunk, "clk", disagree, lines, path, "clk and nonclk disagree",
                   f"clk + nonclk = 1 (nonclk is {chunk['nonclk'].iloc[int(np.flatnonzero(disagree)[0])]})")
-        marks = click.astype(np.float64)
+        unobserved = np.full(len(chunk), np.nan, dtype=np.float32)  # small types: 26M rows are held
         return pd.DataFrame({USER_FIELD: token_column(chunk, "user", lines, path),
                              ITEM_FIELD: token_column(chunk, "adgroup_id", lines, path),
                              TIME_FIELD: fast_numbers(chunk, "time_stamp", lines, path),
-                             LABEL_FIELD: marks, "click": marks,
-                             "like": np.full(len(chunk), np.nan), "dislike": np.full(len(chunk), np.nan),
+                             LABEL_FIELD: click, "click": click.copy(), "like": unobserved, "dislike": unobserved.copy(),
                              "pid": token_column(chunk, "pid", lines, path, missing_ok=True)})
 
     return read_csv_log(path, summary, SAMPLE_REQUIRED, (), typed)
@@ -263,9 +268,10 @@ def read_users(path: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- behaviour log
 
 
-def read_behavior_events(path: Path, sample_users: pd.Series, pv: str,
+def read_behavior_events(path: Path, kept_users: pd.Index, pv: str,
                          summary: ConversionSummary) -> Optional[pd.DataFrame]:
-    """The kept behaviour-log events (``.feedback`` columns), streamed block by block.
+    """The kept behaviour-log events (``.feedback`` columns) of ``kept_users`` (the
+    distinct sample users), streamed block by block.
 
     Every row's field count, time and btag are checked; a row whose user is no sample
     user is counted and skipped (its id is not looked at further). Only rows of sample
@@ -277,8 +283,6 @@ def read_behavior_events(path: Path, sample_users: pd.Series, pv: str,
     if missing:
         raise ConversionError("required column missing from the header", file=path, line=header_line,
                               field=missing[0], expected=", ".join(BEHAVIOR_COLUMNS), found=",".join(header))
-    kept_users = pd.Index(sample_users.cat.categories if isinstance(sample_users.dtype, pd.CategoricalDtype)
-                          else pd.unique(sample_users.astype(str)))
     kind_of_btag = {**{btag: "like" for btag in LIKE_BTAGS}, **({"pv": "click"} if pv == "click" else {})}
     counts = {"read": 0, "kept": 0, "pv": 0, "other users": 0}
     table = ChunkedTable()
