@@ -41,8 +41,7 @@ models learn clip embeddings (as the skip-behaviour paper does). The yaml carrie
 papers' protocol (:func:`.protocols.watch_protocol`) and hides from model features the
 play time and the signals computed from it: ``long_view`` (play >= min(duration, 18 s))
 and ``is_click`` (in the single-column UI a "valid play": play >= min(duration, 7 s)).
-A model that uses clicks as behaviour history (DUMN) should set its own
-``ground_truth_fields``.
+For clicks as behaviour history (DUMN), convert with ``--mode feedback`` (below).
 
 Rows: a missing or spaced id, a flag other than 0/1, a non-numeric value, an unreadable
 date / hourmin where time_ms is empty are errors naming the file, line and field.
