@@ -344,4 +344,4 @@ def test_dumn_learns_the_taste_planted_in_likes_through_its_training_loop(tmp_pa
                                                      train_batch_size=128)
     trainer.fit(train, None, saved=False, show_progress=False)
     result = trainer.evaluate(test, load_best_model=False, show_progress=False)
-    assert result["auc"] > 0.7, result  # a label-blind model has 0.5
+    assert result["auc"] > 0.75, result  # a label-blind model has 0.5 (this run: 0.81)

@@ -258,8 +258,9 @@ class DUMN(ContextRecommender):
         self.pairs = nn.ModuleDict({kind: PreferenceInteraction(self.pair, element_size, self.slot_size, with_memory)
                                     for kind in self.kinds})
         cross_size = sum(module.out_size for module in self.pairs.values())
-        self.mlp = MLPLayers([user_size + item_size + cross_size] + list(self.mlp_hidden_size), self.dropout_prob)
-        self.predict_layer = nn.Linear(([user_size + item_size + cross_size] + list(self.mlp_hidden_size))[-1], 1)
+        mlp_sizes = [user_size + item_size + cross_size] + list(self.mlp_hidden_size)
+        self.mlp = MLPLayers(mlp_sizes, self.dropout_prob)  # eq. (15)'s FFN
+        self.predict_layer = nn.Linear(mlp_sizes[-1], 1)
         if self.triplet_loss:
             self.sample_projection = nn.Linear(element_size, self.slot_size, bias=False)  # s -> memory space
             self.triplet = MemoryTripletLoss(self.triplet_margin, self.triplet_sampling)
