@@ -221,3 +221,19 @@ def test_cli_feedback_mode(tmp_path, capsys):
     out = tmp_path / "data" / "krl"
     assert main(["kuairand", "--raw", str(RAW), "--out", str(out), "--mode", "feedback", "--label", "like"]) == 0
     assert "rows read: 7, kept: 2" in capsys.readouterr().out
+
+
+def test_like_label_row_both_liked_and_hated_is_no_sample_but_stays_history(tmp_path):
+    raw = RAW.parent / "feedback"  # a minimal standard log: only the columns feedback mode reads
+    out = tmp_path / "data" / "mini"
+    summary = kuairand.convert(raw, out, mode="feedback", label="like", log="standard", quiet=True)
+    assert (summary.rows_read, summary.rows_kept) == (4, 2)
+    assert summary.dropped == {kuairand.NOT_A_SAMPLE: 1, kuairand.BOTH_LIKED_AND_HATED: 1}
+    assert read_table(out, "inter")[["user_id", "item_id", "label"]].values.tolist() == [["5", "203", "1"],
+                                                                                          ["6", "201", "0"]]
+    # 2022-04-10 09:01 Beijing = 01:01 UTC for the row without time_ms
+    assert sorted(read_table(out, "feedback").values.tolist()) == sorted([
+        ["5", "1649552400", "click", "201"], ["5", "1649552400", "like", "201"],
+        ["5", "1649552400", "dislike", "201"], ["5", "1649552460", "unclick", "202"]])
+    assert not (out / "mini.item").exists()  # no video features: the history carries the video id only
+    assert yaml.safe_load((out / "mini.yaml").read_text())["history_item_fields"] == ["item_id"]
