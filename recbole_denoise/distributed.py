@@ -43,9 +43,12 @@ STOP_GRACE_SECONDS = 20
 
 # ---------------------------------------------------------------- launch (parent process)
 
-def check_launch(nproc, world_size, group_offset):
-    """``world_size`` (``nproc`` when given as -1) after checking that the three numbers
+def check_launch(nproc, world_size, group_offset, port):
+    """``world_size`` (``nproc`` when given as -1) after checking that the numbers
     describe processes that can exist; a ``SettingError`` names the first that cannot."""
+    if not str(port).isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"port must be a TCP port number from 1 to 65535 (free on the machine of rank 0), "
+                           f"got {port!r}")
     if not isinstance(nproc, int) or nproc < 1:
         raise SettingError(f"nproc must be an integer >= 1 (processes on this machine), got {nproc!r}")
     world_size = nproc if world_size in (None, -1) else world_size

@@ -158,7 +158,7 @@ def _resumable_settings(config_dict):
 
 def _run_processes(model, dataset, config_file_list, config_dict, saved, nproc, world_size, ip, port, group_offset):
     """``nproc`` processes of a distributed run, each :func:`_run_rank`; rank 0's result."""
-    world_size = distributed.check_launch(nproc, world_size, group_offset)
+    world_size = distributed.check_launch(nproc, world_size, group_offset, port)
     # the settings are checked once, here, before any process starts
     Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     config_dict = dict(config_dict or {}, **distributed.launch_config(nproc, world_size, ip, port, group_offset))

@@ -21,6 +21,7 @@ from recbole.utils import init_seed
 from recbole_denoise import distributed
 from recbole_denoise.config import Config
 from recbole_denoise.quick_start import prepare, run_recbole_denoise
+from recbole_denoise.settings import SettingError
 
 QUIET = {"state": "ERROR", "show_progress": False, "use_gpu": False, "reproducibility": True}
 
@@ -131,3 +132,14 @@ def test_two_process_tce_training_is_close_to_one_process(tmp_path, monkeypatch)
     # three times the spread of Recall@20 / NDCG@20 over seeds of this 3-epoch run
     for metric in ("recall@20", "ndcg@20"):
         assert two["test_result"][metric] == pytest.approx(single["test_result"][metric], abs=0.02)
+
+
+@pytest.mark.parametrize("launch, named", [
+    ({"nproc": 0}, "nproc must be an integer >= 1"),
+    ({"nproc": 2, "world_size": 1}, "world_size must be an integer >= nproc = 2"),
+    ({"nproc": 2, "world_size": 4, "group_offset": 3}, "group_offset must be an integer from 0 to .* = 2"),
+    ({"nproc": 2, "port": "99999"}, "port must be a TCP port number from 1 to 65535.*'99999'"),
+])
+def test_impossible_launches_are_named_before_any_process_starts(launch, named):
+    with pytest.raises(SettingError, match=named):
+        run_recbole_denoise(model="GMF", dataset="ml-100k", config_dict=QUIET, **launch)
