@@ -11,7 +11,6 @@
 """
 
 import glob
-import os
 import socket
 
 import pytest
@@ -32,7 +31,8 @@ EVALUATIONS = {
     "labeled": {"own_items_eval": False, "metrics": ["AUC", "LogLoss"], "valid_metric": "AUC"},
     "full_ranking": {"own_items_eval": False, "metrics": ["Recall", "NDCG", "GAUC"], "topk": [5, 20],
                      "valid_metric": "Recall@20",
-                     "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "order": "TO", "group_by": "user", "mode": "full"}},
+                     "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "order": "TO", "group_by": "user",
+                                   "mode": "full"}},
 }
 
 
@@ -129,7 +129,9 @@ def test_two_process_tce_training_is_close_to_one_process(tmp_path, monkeypatch)
     assert two["denoising"]["drop_rate"] == pytest.approx(single["denoising"]["drop_rate"], abs=0.01)
     # not equal: the processes shuffle and draw negatives differently (DistributedSampler's
     # order, seeds seed + rank) and T-CE truncates within each half batch. 0.02 is about
-    # three times the spread of Recall@20 / NDCG@20 over seeds of this 3-epoch run
+    # three standard deviations of this single-process run over seeds 2020-2023 (Recall@20
+    # 0.165-0.179, std 0.005; NDCG@20 0.138-0.154, std 0.006); 2 processes, seeds
+    # 2020 / 2021, were 0.007 / 0.006 above their single-process Recall@20
     for metric in ("recall@20", "ndcg@20"):
         assert two["test_result"][metric] == pytest.approx(single["test_result"][metric], abs=0.02)
 
