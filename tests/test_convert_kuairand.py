@@ -214,6 +214,11 @@ def test_feedback_mode_bad_flag_names_file_line_and_field(tmp_path):
     with pytest.raises(ConversionError, match="unknown label") as caught:
         kuairand.convert(RAW, tmp_path / "data" / "bad", mode="feedback", label="hate", quiet=True)
     assert caught.value.field == "label"
+    lines[0] = lines[0].replace(",is_hate", ",is_hated")  # watch mode does not need it; feedback mode does
+    path.write_text("\n".join(lines[:5]) + "\n")
+    with pytest.raises(ConversionError, match="required column missing from the header") as caught:
+        kuairand.convert(raw, tmp_path / "data" / "bad", mode="feedback", quiet=True)
+    assert (caught.value.file, caught.value.line, caught.value.field) == (str(path), 1, "is_hate")
     assert not (tmp_path / "data").exists()
 
 

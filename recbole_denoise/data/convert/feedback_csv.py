@@ -16,7 +16,7 @@ impression the model predicts). Flags name the columns:
   which must hold one value per item; they go to ``<name>.item`` and into every history
   element (``history_item_fields``).
 
-Output (the DUMN data contract, ``docs`` of :mod:`recbole_denoise.data.feedback_dataset`):
+Output (the DUMN data contract, see :mod:`recbole_denoise.data.feedback_dataset`):
 ``<name>.inter`` with ``user_id:token item_id:token timestamp:float label:float
 click:float like:float dislike:float`` (a kind without a column is an empty column and
 ``feedback_fields.<kind>: ~`` in the yaml), ``<name>.item`` with the item features, and
