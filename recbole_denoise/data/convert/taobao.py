@@ -159,15 +159,7 @@ def convert(raw, out, *, name: Optional[str] = None, test_from: float = TEST_FRO
     # the split parts hold the rows now: keep only the distinct ids (features, behaviour-log filter)
     ids = {field: pd.DataFrame({field: samples[field].cat.categories}) for field in (USER_FIELD, ITEM_FIELD)}
     del samples
-    ads = required_file(folder, AD_FILE)
-    tables.append(features_of(read_ads(ads), ITEM_FIELD, ids[ITEM_FIELD], "item", ads, summary,
-                              {ITEM_FIELD: "token", **{c: "token" for c in AD_TOKENS}, "price": "float"}))
-    if (folder / USER_FILE).is_file():
-        users = folder / USER_FILE
-        tables.append(features_of(read_users(users), USER_FIELD, ids[USER_FIELD], "user", users, summary,
-                                  {USER_FIELD: "token", **{c: "token" for c in USER_TOKENS}}))
-    else:
-        summary.stats[USER_FILE] = "absent: no user profile features"
+    tables += feature_tables(folder, ids, summary)
     events = None
     if (folder / BEHAVIOR_FILE).is_file():
         events = read_behavior_events(folder / BEHAVIOR_FILE, pd.Index(ids[USER_FIELD][USER_FIELD]), pv, summary)
@@ -232,6 +224,20 @@ def split_tables(samples: pd.DataFrame, valid_from: float, test_from: float,
 
 
 # --------------------------------------------------------------------------- features
+
+
+def feature_tables(folder: Path, ids: Dict[str, pd.DataFrame], summary: ConversionSummary) -> List[AtomicTable]:
+    """``.item`` from ad_feature and ``.user`` from user_profile (when present), rows of the sample ids only."""
+    ads = required_file(folder, AD_FILE)
+    tables = [features_of(read_ads(ads), ITEM_FIELD, ids[ITEM_FIELD], "item", ads, summary,
+                          {ITEM_FIELD: "token", **{c: "token" for c in AD_TOKENS}, "price": "float"})]
+    users = folder / USER_FILE
+    if users.is_file():
+        tables.append(features_of(read_users(users), USER_FIELD, ids[USER_FIELD], "user", users, summary,
+                                  {USER_FIELD: "token", **{c: "token" for c in USER_TOKENS}}))
+    else:
+        summary.stats[USER_FILE] = "absent: no user profile features"
+    return tables
 
 
 def brand_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path) -> pd.Categorical:
