@@ -130,6 +130,8 @@ def init_process_group(final):
     final["gpu_id"] = gpu_id
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
     local_rank, nproc = final["local_rank"], final["nproc"]
+    if final["world_size"] <= 0:  # "--world_size=-1" on the command line, which Config reads too
+        final["world_size"] = nproc
     use_gpu = bool(final["use_gpu"]) and len(gpu_id) > 0 and torch.cuda.is_available()
     if use_gpu:
         if torch.cuda.device_count() < nproc:
