@@ -122,6 +122,11 @@ def test_two_process_tce_training_is_close_to_one_process(tmp_path, monkeypatch)
     best, = [path for path in written if path.endswith(".pth") and not path.endswith("-resume.pth")]
     stem = best[: -len(".pth")]
     assert sorted(written) == sorted([best, stem + "-resume.pth", stem + "-denoising.csv"])
+    with open(stem + "-denoising.csv") as diagnostics:
+        assert len(diagnostics.read().splitlines()) == 1 + ML100K_TCE["epochs"]  # header, one row per epoch
+    # the resume point keeps each process's generators (numpy's draws the negatives; seeds differ)
+    per_rank = torch.load(stem + "-resume.pth", weights_only=True)["random_state_per_rank"]
+    assert len(per_rank) == 2 and not torch.equal(per_rank[0]["numpy"]["keys"], per_rank[1]["numpy"]["keys"])
     # both processes' drop counts add up to the single-process epoch: every training
     # positive once, plus at most one that DistributedSampler repeats to even the shares
     assert 0 <= two["denoising"]["positives"] - single["denoising"]["positives"] <= 1
