@@ -34,7 +34,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from recbole_denoise.settings import SettingError
 
 # seconds the processes get to unwind (write their last log lines) after the parent
 # forwarded an interrupt, before they are killed
@@ -43,20 +42,28 @@ STOP_GRACE_SECONDS = 20
 
 # ---------------------------------------------------------------- launch (parent process)
 
+
+def _setting_error(message):
+    """``settings.SettingError(message)``, imported when needed: ``settings`` imports the
+    trainers, which import this module."""
+    from recbole_denoise.settings import SettingError
+
+    return SettingError(message)
+
 def check_launch(nproc, world_size, group_offset, port):
     """``world_size`` (``nproc`` when given as -1) after checking that the numbers
     describe processes that can exist; a ``SettingError`` names the first that cannot."""
     if not str(port).isdigit() or not 0 < int(port) < 65536:
-        raise SettingError(f"port must be a TCP port number from 1 to 65535 (free on the machine of rank 0), "
+        raise _setting_error(f"port must be a TCP port number from 1 to 65535 (free on the machine of rank 0), "
                            f"got {port!r}")
     if not isinstance(nproc, int) or nproc < 1:
-        raise SettingError(f"nproc must be an integer >= 1 (processes on this machine), got {nproc!r}")
+        raise _setting_error(f"nproc must be an integer >= 1 (processes on this machine), got {nproc!r}")
     world_size = nproc if world_size in (None, -1) else world_size
     if not isinstance(world_size, int) or world_size < nproc:
-        raise SettingError(f"world_size must be an integer >= nproc = {nproc} (processes on all "
+        raise _setting_error(f"world_size must be an integer >= nproc = {nproc} (processes on all "
                            f"machines together), got {world_size!r}")
     if not isinstance(group_offset, int) or not 0 <= group_offset <= world_size - nproc:
-        raise SettingError(f"group_offset must be an integer from 0 to world_size - nproc = "
+        raise _setting_error(f"group_offset must be an integer from 0 to world_size - nproc = "
                            f"{world_size - nproc} (the global rank of this machine's first process), "
                            f"got {group_offset!r}")
     return world_size
@@ -135,7 +142,7 @@ def init_process_group(final):
     use_gpu = bool(final["use_gpu"]) and len(gpu_id) > 0 and torch.cuda.is_available()
     if use_gpu:
         if torch.cuda.device_count() < nproc:
-            raise SettingError(f"nproc = {nproc} processes need one GPU each, but gpu_id = {gpu_id!r} "
+            raise _setting_error(f"nproc = {nproc} processes need one GPU each, but gpu_id = {gpu_id!r} "
                                f"makes {torch.cuda.device_count()} visible: list {nproc} GPUs in gpu_id, "
                                f"or set use_gpu = False to train on the CPU")
         final["device"] = torch.device("cuda", local_rank)
