@@ -46,9 +46,10 @@ Output (the DUMN data contract, see :mod:`recbole_denoise.data.feedback_dataset`
   empty, ``feedback_fields.dislike`` is ``~`` and the dislike history stays empty.
 
 Memory: raw_sample is held in typed columns (30 bytes a row; with the split copies and
-the writer's chunks about 90 bytes a row, about 3 GB for 26M rows); behavior_log is streamed in 4 MB blocks through the shared reader (progress bar
-on stderr unless ``--quiet``), and only its kept events are held (cart / fav / buy are
-about 5% of the log).
+the writer's chunks about 90 bytes a row, about 2.5 GB for 26M rows); behavior_log is
+streamed in 4 MB blocks through the shared reader (progress bar on stderr unless
+``--quiet``), and only its kept events are held, about 20 bytes each (cart / fav / buy
+are a few percent of the log). Speed: see ``--help`` (:data:`SPEED_NOTE`).
 
 Errors name the file, the line and the field: a row with a wrong number of fields, an
 empty or spaced id, a time that is not a number, clk / nonclk other than 0 / 1 or not
@@ -94,11 +95,13 @@ SOURCE = "taobao"
 DESCRIPTION = ("Taobao Ad Display/Click (raw_sample, ad_feature, user_profile, behavior_log) as DUMN feedback "
                "samples; no public dislike")
 # Measured by benchmarks/taobao_convert_speed.py (rerun it and update this note when the reading path changes).
-SPEED_NOTE = ("Speed (benchmarks/taobao_convert_speed.py, generated files in the real layout, 2-core CPU shared "
-              "with other jobs, load about 5): a behavior_log of 2M rows (61 MB) streamed at 0.20M rows/s and "
-              "1M samples converted at 0.05M/s; extrapolated linearly, the full 700M-row log takes about an hour "
-              "(58 min) and raw_sample's 26M samples about 9 min more. Peak memory: 0.6 GB for 1M samples, "
-              "growing about 90 bytes a sample (about 3 GB for 26M), plus about 50 bytes a kept like event.")
+SPEED_NOTE = ("Speed (benchmarks/taobao_convert_speed.py, generated files in the real layout; the conversion "
+              "uses one core): behaviour logs of 2M and 6M rows (61 / 182 MB) streamed at 0.32M and 0.28M rows "
+              "per CPU second, 1M samples converted at 0.09M per CPU second. Extrapolated linearly, the full "
+              "700M-row log takes about 40 minutes and raw_sample's 26M samples about 5 more on an idle core (on "
+              "the project's shared 2-core machine the wall time was 2-3 times the CPU time). Peak memory: 0.6 GB "
+              "for 1M samples and 6M log rows, growing about 90 bytes a sample (about 2.3 GB more for 26M) and "
+              "about 20 bytes a kept like event (cart / fav / buy: a few percent of the log).")
 
 SAMPLE_FILE, AD_FILE, USER_FILE, BEHAVIOR_FILE = "raw_sample.csv", "ad_feature.csv", "user_profile.csv", \
     "behavior_log.csv"
