@@ -179,4 +179,6 @@ def test_help_carries_the_likehate_command(capsys):
         build_parser().parse_args(["feedback-csv", "--help"])
     text = capsys.readouterr().out
     assert "--like-column label --dislike-column 1-label" in " ".join(text.split())
-    assert "last 20% of each user's rows" in " ".join(text.split())
+    epilog = " ".join(text[text.index("Your own log needs no code"):].split())
+    assert "the last 20% of each user's rows in time as test: python -m recbole_denoise.data.convert feedback-csv" \
+        in epilog

@@ -81,8 +81,8 @@ DEFAULT_HISTORY_LENGTH = 100  # T of the paper
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("no code needed for your own log. The KuaiRand like-vs-hate sample as a like-vs-dislike "
-                     "task, last 20%% of each user's rows in time as test:\n\n"
+    parser.epilog = ("Your own log needs no code, only these flags. The KuaiRand like-vs-hate sample as a\n"
+                     "like-vs-dislike task, the last 20% of each user's rows in time as test:\n\n"
                      "  python -m recbole_denoise.data.convert feedback-csv \\\n"
                      "    --raw kuairand-likehate-dev/interactions.tsv --out dataset/kuairand-likehate \\\n"
                      "    --user-column user_id --item-column video_id --time-column time_ms \\\n"
