@@ -1,7 +1,6 @@
 """The plain feedback layout (feedback-csv): hand-written fixtures in the kuairand-likehate
 layout (tab-separated) and a comma-separated log with item features."""
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
