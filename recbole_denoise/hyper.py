@@ -279,25 +279,36 @@ def ray_search(config_file_list, params_file, algo="grid", num_samples=1, schedu
 
 
 def _fit_noting_interrupts(tuner):
-    """``(tuner.fit(), interrupted)``. On Ctrl-C Ray Tune saves the experiment and returns
-    what it has; its SIGINT handler then puts back the handler it found, so finding ours
-    back after ``fit`` means the search was interrupted."""
+    """``(tuner.fit(), interrupted)``: ``interrupted`` is ``None``, or ``"SIGINT"`` /
+    ``"SIGTERM"`` for the signal that stopped the search. On Ctrl-C Ray Tune saves the
+    experiment and returns what it has; its SIGINT handler then puts back the handler it
+    found, so finding ours back after ``fit`` means the search was interrupted. SIGTERM
+    takes the same path: it is turned into a SIGINT for Tune (``import ray`` would
+    otherwise exit at once, without saving the experiment)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return tuner.fit(), False
-    previous = signal.getsignal(signal.SIGINT)
+        return tuner.fit(), None
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    received = []
 
     def ours(signum, frame):
         raise KeyboardInterrupt("SIGINT")
 
+    def terminate(signum, frame):
+        received.append("SIGTERM")
+        os.kill(os.getpid(), signal.SIGINT)  # Tune's handler stops the trials and saves the experiment
+
     signal.signal(signal.SIGINT, ours)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         grid = tuner.fit()
-        return grid, signal.getsignal(signal.SIGINT) is ours
+        stopped = signal.getsignal(signal.SIGINT) is ours
+        return grid, (received[0] if received else "SIGINT") if stopped else None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class SearchResult:
@@ -440,10 +451,13 @@ def search(args):
         return
     search_target(fixed_settings(files))  # a bad setting or params file fails before Ray starts
     read_params_file(args.params_file)
-    import ray
+    from recbole_denoise.runtime import signal_handlers_kept
 
-    if not ray.is_initialized():
-        init_ray(args.address)
+    with signal_handlers_kept():  # import ray / ray.init replace SIGTERM's handler with an exit
+        import ray
+
+        if not ray.is_initialized():
+            init_ray(args.address)
     result = ray_search(files, args.params_file, algo=args.algo, num_samples=args.num_samples,
                         scheduler=args.scheduler, max_t=args.max_t, grace_period=args.grace_period,
                         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
@@ -456,7 +470,7 @@ def search(args):
         command = [arg for arg in args.command if not arg.startswith("--resume")]
         print("interrupted: no best configuration chosen; continue the search with:\n"
               + shlex.join(command + [f"--resume={result.grid.experiment_path}"]), flush=True)
-        raise KeyboardInterrupt("SIGINT")
+        raise KeyboardInterrupt(result.interrupted)  # exit status 130 / 143
     report(result, args.best_config)
 
 

@@ -16,11 +16,13 @@ scripts) sets up around a run:
   signal number when interrupted.
 """
 
+import contextlib
 import logging
 import os
 import shlex
 import signal
 import sys
+import threading
 import warnings
 
 # (message regex, category, module regex) of warnings from the pinned stack that change
@@ -75,6 +77,23 @@ def init_run_logger(config):
         if isinstance(handler, logging.FileHandler):
             handler.setLevel(min(handler.level, logging.INFO))
     root.setLevel(min(handler.level for handler in _RUN_HANDLERS))
+
+
+@contextlib.contextmanager
+def signal_handlers_kept():
+    """Keep this process's SIGINT / SIGTERM handlers across ``import ray`` and ``ray.init``,
+    which install their own (SIGTERM then exited or aborted the driver instead of raising
+    ``KeyboardInterrupt`` under :func:`stop_on_sigterm`, and nothing was cancelled or saved)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 def stop_on_sigterm():
