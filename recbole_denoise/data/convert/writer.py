@@ -751,7 +751,8 @@ def _write_yaml(path: Path, config: Mapping[str, Any], source: str) -> None:
 
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(f"# RecBole dataset config written by recbole_denoise.data.convert ({source}).\n")
-        handle.write("# clean_field: 1 = clean (true positive), 0 = false positive.\n")
+        if "clean_field" in config:  # the ADT-style datasets; feedback datasets have no clean flag
+            handle.write(f"# {config['clean_field']}: 1 = clean (true positive), 0 = false positive.\n")
         yaml.safe_dump(dict(config), handle, sort_keys=False, default_flow_style=None)
 
 
