@@ -50,7 +50,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    command = "python -m recbole_denoise.group " + shlex.join(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = "python -m recbole_denoise.group " + shlex.join(given)
     sys.argv[1:] = []  # RecBole's Config reads --key=value from sys.argv
     try:
         spec = load_spec(args.spec)
@@ -65,7 +66,10 @@ def main(argv=None):
         except ResourceError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    markdown = write_report(spec, out, command=command)
+    report_command = None
+    if args.report:  # the report names the command that runs the spec, and the one that wrote it
+        command, report_command = f"python -m recbole_denoise.group {shlex.quote(args.spec)}", command
+    markdown = write_report(spec, out, command=command, report_command=report_command)
     print(markdown)
     print(f"report: {', '.join(os.path.join(out, 'report.' + ext) for ext in ('md', 'csv', 'tex'))}")
     if args.docs:

@@ -60,7 +60,7 @@ def summarize(spec, out):
         for table in spec.tables:
             metrics = list(table.metrics) or _reported_metrics(ok.values())
             rows = [_row(spec, dataset, label, metrics, ok) for label in table.rows]
-            _mark_tests_and_best(spec, rows, metrics, table.baseline)
+            _mark_tests_and_best(spec, rows, metrics, table.baseline, table.mark_best)
             tables.append({"title": table.title, "metrics": metrics, "baseline": table.baseline, "rows": rows})
         failed = [(run, records[run]) for run in spec.runs
                   if run.dataset == dataset and records[run] and records[run].get("status") != "ok"]
@@ -87,7 +87,7 @@ def _row(spec, dataset, label, metrics, ok):
     return row
 
 
-def _mark_tests_and_best(spec, rows, metrics, baseline_label):
+def _mark_tests_and_best(spec, rows, metrics, baseline_label, mark_best=True):
     smaller = set(SMALLER_IS_BETTER) | set(spec.smaller_is_better)
     baseline = next((row for row in rows if row["label"] == baseline_label), None)
     for metric in metrics:
@@ -96,18 +96,19 @@ def _mark_tests_and_best(spec, rows, metrics, baseline_label):
             cell["p"] = (paired_p_value(cell["values"], baseline["metrics"][metric]["values"])
                          if baseline is not None and row is not baseline else None)
         means = [row["metrics"][metric]["mean"] for row in rows if row["metrics"][metric]["mean"] is not None]
-        if means:
+        if means and mark_best:
             best = round(min(means) if {metric, _base(metric)} & smaller else max(means), 4)
             for row in rows:
                 mean = row["metrics"][metric]["mean"]
                 row["metrics"][metric]["best"] = mean is not None and round(mean, 4) == best
 
 
-def write_report(spec, out, command=None):
+def write_report(spec, out, command=None, report_command=None):
     """Write ``report.md``, ``report.csv`` and ``report.tex`` into ``out``; return the
-    markdown."""
+    markdown (naming ``command``, which runs the spec, and ``report_command`` when only
+    the report was written)."""
     summary = summarize(spec, out)
-    markdown = to_markdown(spec, summary, command)
+    markdown = to_markdown(spec, summary, command, report_command)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as handle:
         handle.write(markdown)
@@ -142,12 +143,12 @@ def format_mean_std(cell):
     return "n/a" if cell["mean"] is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
 
 
-def to_markdown(spec, summary, command=None):
+def to_markdown(spec, summary, command=None, report_command=None):
     lines = [f"### {spec.name}", ""]
     if spec.description:
         lines += [spec.description, ""]
     if command:
-        lines += [f"Command: `{command}`", ""]
+        lines += [f"Command: `{command}`" + (f"; this report: `{report_command}`" if report_command else ""), ""]
     lines += [_legend(spec), ""]
     for dataset, part in summary.items():
         for table in part["tables"]:

@@ -16,6 +16,7 @@
         rows: [Popularity, GMF CE, GMF TCE]   # row labels (default: every variant)
         metrics: [recall@20]         # default: the spec's metrics
         baseline: GMF CE             # default: the spec's baseline when it is a row
+        mark_best: true              # bold the best mean per column (default true)
     description: text under the report's heading (what is compared, the protocol)
     models:
       - Popularity                   # a model with the settings alone
@@ -40,7 +41,7 @@ import yaml
 RUN_DEFAULTS = {"state": "ERROR", "show_progress": False}
 SPEC_KEYS = ("name", "datasets", "seeds", "metrics", "baseline", "settings", "config_files", "models",
              "smaller_is_better", "tables", "description")
-TABLE_KEYS = ("title", "rows", "metrics", "baseline")
+TABLE_KEYS = ("title", "rows", "metrics", "baseline", "mark_best")
 MODEL_KEYS = ("model", "label", "config", "variants")
 VARIANT_KEYS = ("label", "config")
 DATASET_KEYS = ("name", "label", "config")
@@ -88,6 +89,7 @@ class Table:
     rows: tuple
     metrics: tuple
     baseline: str = None
+    mark_best: bool = True  # bold the best mean per column (off for diagnostics, where no value is "best")
 
 
 @dataclass
@@ -198,7 +200,10 @@ def _tables(entries, labels, metrics, baseline, fail):
         table_baseline = entry.get("baseline", baseline if baseline in rows else None)
         if table_baseline is not None and table_baseline not in rows:
             fail(f"{what} compares against baseline {table_baseline!r}, which is not one of its rows {rows}")
-        tables.append(Table(entry.get("title"), tuple(rows), tuple(table_metrics), table_baseline))
+        mark_best = entry.get("mark_best", True)
+        if not isinstance(mark_best, bool):
+            fail(f"{what}: mark_best must be true or false, got {mark_best!r}")
+        tables.append(Table(entry.get("title"), tuple(rows), tuple(table_metrics), table_baseline, mark_best))
     return tables
 
 
