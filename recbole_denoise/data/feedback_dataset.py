@@ -128,8 +128,7 @@ class FeedbackHistoryDataset(DenoiseDataset):
         if not names:
             self.logger.warning(f"No columns has been loaded from [{source}]")
             return None
-        frame = pd.read_csv(filepath, delimiter=separator, usecols=list(dtypes), dtype=dtypes,
-                            encoding=self.config["encoding"], engine="c")
+        frame = read_categorical_csv(filepath, separator, dtypes, self.config["encoding"])
         frame.columns = names
         return frame
 
@@ -215,7 +214,7 @@ class FeedbackHistoryDataset(DenoiseDataset):
         if missing:
             raise ValueError(f"{path}, line 1: missing column(s) {missing}; expected {required} + item feature columns")
         try:
-            events = pd.read_csv(path, sep=separator, dtype=dtypes, encoding=self.config["encoding"])
+            events = read_categorical_csv(path, separator, dtypes, self.config["encoding"])
         except ValueError:  # a cell of the float column is not a number: find it (reads the column as text)
             self._raise_bad_time(path, separator, header[names.index(self.time_field)])
             raise
@@ -383,6 +382,37 @@ def _inter_events(users, times, items, marks):
     rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     kinds = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.int8)
     return users[rows], times[rows], kinds, items[rows]
+
+
+def read_categorical_csv(path, separator, dtypes, encoding, chunk_rows=2_000_000):
+    """``pd.read_csv(path, usecols=list(dtypes), dtype=dtypes)`` by pandas' C reader, in chunks
+    whose categorical columns are merged into one vocabulary each as they come: a whole-file
+    read keeps every internal chunk's categories (strings) until the end (3-4 GB for
+    Taobao's 30M behaviour events, against 0.2 GB for their codes)."""
+    columns, vocabularies, codes = {}, {}, {}
+    with pd.read_csv(path, sep=separator, usecols=list(dtypes), dtype=dtypes, encoding=encoding,
+                     chunksize=chunk_rows) as reader:
+        for chunk in reader:
+            for name in chunk.columns:
+                if not isinstance(chunk[name].dtype, pd.CategoricalDtype):
+                    columns.setdefault(name, []).append(chunk[name].to_numpy())
+                    continue
+                categories = chunk[name].cat.categories
+                vocabulary = vocabularies.get(name, pd.Index([], dtype=object))
+                vocabulary = vocabulary.append(categories[vocabulary.get_indexer(categories) < 0])
+                vocabularies[name] = vocabulary
+                # position in the vocabulary of each category, and -1 (an empty cell) for code -1
+                position = np.append(vocabulary.get_indexer(categories), -1).astype(np.int32)
+                codes.setdefault(name, []).append(position[chunk[name].cat.codes.to_numpy()])
+    data = {}
+    for name in dtypes:
+        if name in codes:
+            data[name] = pd.Categorical.from_codes(np.concatenate(codes.pop(name)), vocabularies[name])
+        elif name in columns:
+            data[name] = np.concatenate(columns.pop(name))
+        else:  # no data row: an empty column of the asked type
+            data[name] = pd.Series([], dtype=dtypes[name])
+    return pd.DataFrame(data)
 
 
 def _mark_codes(values):
