@@ -314,7 +314,7 @@ def report(args, counts, result, generate_s):
         ["peak RSS after loading MB", mb(result["after_load"]["VmHWM"])],
         ["RSS after loading MB (after gc + malloc_trim)", f"{mb(result['after_load']['VmRSS'])} "
                                                         f"({mb(result['after_load_trimmed'] or 0)})"],
-        ["FeedbackHistories buffers MB (four kinds / + merged view)",
+        ["FeedbackHistories buffers MB (after create_dataset / after building DUMN)",
          f"{mb(result['histories_bytes_kinds'] / 2 ** 20)} / {mb(result['histories_bytes'] / 2 ** 20)} "
          f"({result['histories_bytes'] / max(events, 1):.1f} bytes an event)"],
         [f"training samples / s ({args.batches} batches of {args.batch_size})", f"{result['train_samples_per_s']:,.0f}"],
