@@ -207,3 +207,22 @@ def test_pre_split_files_name_the_file_and_line_of_a_bad_row(tmp_path):
     assert len(train) == 3 and len(test) == 2
     # the test row at +4 sees the train rows' clicks (+0, +2 twice) and the test row at +3
     assert window_tokens(dataset, "click", "u1", T0 + 4) == ["i4", "i1", "i3", "i4", "i1"]
+
+
+def test_chunked_categorical_read_matches_a_whole_file_read(tmp_path):
+    """Tokens first seen in a later chunk, and empty cells, survive the chunk-by-chunk merge
+    of categories (2-row chunks here; 2M rows at Taobao scale)."""
+    import numpy as np
+    import pandas as pd
+
+    from recbole_denoise.data.feedback_dataset import read_categorical_csv
+
+    path = tmp_path / "t.inter"
+    path.write_text("user_id:token\titem_id:token\ttimestamp:float\n"
+                    "u1\ti1\t1\nu2\t\t2\nu3\ti2\t3\nu1\ti3\t4\n\ti1\t5\n")
+    dtypes = {"user_id:token": "category", "item_id:token": "category", "timestamp:float": np.float64}
+    chunked = read_categorical_csv(str(path), "\t", dtypes, "utf-8", chunk_rows=2)
+    assert chunked["user_id:token"].astype(object).tolist()[:4] == ["u1", "u2", "u3", "u1"]
+    assert pd.isna(chunked["user_id:token"].iloc[4]) and pd.isna(chunked["item_id:token"].iloc[1])
+    assert chunked["item_id:token"].cat.codes.tolist() == [0, -1, 1, 2, 0]  # one vocabulary across chunks
+    assert chunked["timestamp:float"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
