@@ -103,7 +103,7 @@ class _Checkpointing(SafeCheckpointMixin):
         self.saved_model_file = saved_model_file
         self.best_valid_result = None
 
-    def _checkpoint_state(self, epoch, best_valid_result=None):
+    def _checkpoint_state(self, epoch, best_valid_result=None, random_state_per_rank=None):
         return {"epoch": epoch, "weights": torch.arange(1000.0)}
 
 
