@@ -36,6 +36,10 @@ KNOWN_HARMLESS_WARNINGS = (
     # the same class (disabled on CPU)
     (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", FutureWarning,
      r"recbole\.trainer\.trainer"),
+    # LightGCN, NGCF, SGL and other graph models build their adjacency with
+    # ``torch.sparse.FloatTensor``, the deprecated name of ``torch.sparse_coo_tensor``
+    (r"torch\.sparse\.SparseTensor\(indices, values, shape, \*, device=\) is deprecated", UserWarning,
+     r"recbole\.model\.(general_recommender\.\w+|layers)"),
 )
 
 

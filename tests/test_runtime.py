@@ -17,6 +17,8 @@ from recbole_denoise.trainer.checkpoint import SafeCheckpointMixin, resume_file_
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILLNA_MESSAGE = ("A value is trying to be set on a copy of a DataFrame or Series through chained "
                   "assignment using an inplace method.\nThe behavior will change in pandas 3.0.")
+SPARSE_MESSAGE = ("torch.sparse.SparseTensor(indices, values, shape, *, device=) is deprecated.  Please use "
+                  "torch.sparse_coo_tensor(indices, values, shape, dtype=, device=).")
 GRADSCALER_MESSAGE = ("`torch.cuda.amp.GradScaler(args...)` is deprecated. "
                       "Please use `torch.amp.GradScaler('cuda', args...)` instead.")
 
@@ -38,7 +40,9 @@ def test_recbole_known_warnings_are_silenced_from_their_module_only():
     assert _shown(FILLNA_MESSAGE, FutureWarning, "recbole_denoise.data.dataset") == [FILLNA_MESSAGE]
     assert _shown(GRADSCALER_MESSAGE, FutureWarning, "recbole.trainer.trainer_extra") == [GRADSCALER_MESSAGE]
     assert _shown("something else", FutureWarning, "recbole.trainer.trainer") == ["something else"]
-    assert len(KNOWN_HARMLESS_WARNINGS) == 2
+    assert _shown(SPARSE_MESSAGE, UserWarning, "recbole.model.general_recommender.lightgcn") == []
+    assert _shown(SPARSE_MESSAGE, UserWarning, "recbole_denoise.model.grcn") == [SPARSE_MESSAGE]
+    assert len(KNOWN_HARMLESS_WARNINGS) == 3
 
 
 def test_benchmark_arguments_do_not_reach_recbole(monkeypatch, caplog):
