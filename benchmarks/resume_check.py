@@ -108,7 +108,7 @@ def check(model, dataset, config, stop_after, folder):
         "resumed at epoch": resumed_trainer.start_epoch,
         "epochs trained again": f"{retrained[0]}-{retrained[-1]}" if retrained else "none",
         "largest loss difference": f"{largest:.1e}" if largest else "0",
-        f"test": f"{metric} {alone['test_result'][metric]} / {resumed['test_result'][metric]}",
+        "test": f"{metric} {alone['test_result'][metric]} / {resumed['test_result'][metric]}",
         "best valid": f"{alone['best_valid_score']} / {resumed['best_valid_score']}",
         "equal": ", ".join(name for name, same in checks.items() if same) or "nothing",
         "differ": ", ".join(name for name, same in checks.items() if not same) or "nothing",

@@ -10,7 +10,9 @@ A source module exposes:
   Python entry, returning a :class:`ConversionSummary`.
 
 Every module reads raw text through :mod:`.reader` (UTF-8 checked, the field count of
-every delimited row checked, blocks of bounded size) and writes through
+every delimited row checked, blocks of bounded size), types the columns of CSV logs
+with :mod:`.columns` (ids, numbers, 0/1 flags; errors name file, line and field), and
+writes through
 :func:`writer.write_atomic_dataset` (atomic, with a
 ``<name>.yaml`` RecBole config and a ``conversion.json`` summary). Item feature files of
 multimodal sources follow the one convention of :mod:`.features`, staged with the atomic

@@ -53,7 +53,7 @@ import pandas as pd
 
 from .protocols import FEEDBACK_SPLIT, feedback_protocol
 from .reader import header_names, read_delimited
-from .watch_csv import _fail, number_column, token_column
+from .columns import fail_column, number_column, token_column
 from .writer import (
     ITEM_FIELD,
     USER_FIELD,
@@ -244,10 +244,10 @@ def mark_column(chunk: pd.DataFrame, column: str, lines: np.ndarray, path: Path,
     values = chunk[column]
     empty = (values == "").to_numpy()
     if empty.any() and not missing_ok:
-        _fail(chunk, column, empty, lines, path, "missing flag", "0 or 1")
+        fail_column(chunk, column, empty, lines, path, "missing flag", "0 or 1")
     bad = ~values.isin(("0", "1", "")).to_numpy()
     if bad.any():
-        _fail(chunk, column, bad, lines, path, "bad flag", "0 or 1" + (" or an empty cell" if missing_ok else ""))
+        fail_column(chunk, column, bad, lines, path, "bad flag", "0 or 1" + (" or an empty cell" if missing_ok else ""))
     marks = np.where(empty, np.nan, (values == "1").to_numpy().astype(np.float64))
     return 1.0 - marks if inverted else marks
 

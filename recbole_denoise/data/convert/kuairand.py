@@ -85,14 +85,11 @@ from .feedback_csv import (
     mark_counts,
 )
 from .protocols import FEEDBACK_SPLIT, feedback_protocol
+from .columns import flag_column, number_column, read_csv_log, token_column
 from .watch_csv import (
     TIME_FIELD,
     drop_unusable_views,
-    flag_column,
     ms_to_seconds,
-    number_column,
-    read_csv_log,
-    token_column,
     watch_columns,
     watch_protocol,
     watch_types,
@@ -104,6 +101,7 @@ from .writer import (
     AtomicTable,
     ConversionError,
     ConversionSummary,
+    features_of,
     finish_conversion,
     start_conversion,
 )
@@ -130,7 +128,6 @@ USER_NUMBERS = ("follow_user_num", "fans_user_num", "friend_user_num", "register
 VIDEO_TOKENS = ("author_id", "video_type", "upload_type", "visible_status", "music_id", "music_type")
 VIDEO_NUMBERS = ("server_width", "server_height")
 VIDEO_OPTIONAL = (*VIDEO_TOKENS, *VIDEO_NUMBERS, "tag", "upload_dt", "video_duration")
-DUPLICATE_FEATURE = "listed twice"
 
 
 MODES = ("watch", "feedback")
@@ -343,23 +340,6 @@ def single_file(folder: Path, pattern: str) -> Optional[Path]:
         raise ConversionError("more than one feature file", file=folder, expected=f"one file matching {pattern}",
                               found=[p.name for p in found])
     return found[0] if found else None
-
-
-def features_of(frame: pd.DataFrame, field: str, views: pd.DataFrame, suffix: str, path: Path,
-                summary: ConversionSummary, types: Dict[str, str]) -> AtomicTable:
-    """Rows of the ids in the kept log; a repeated id is an error naming its line."""
-    repeated = frame[field].duplicated().to_numpy()
-    if repeated.any():
-        index = int(np.flatnonzero(repeated)[0])
-        raise ConversionError(f"id {DUPLICATE_FEATURE}", file=path, line=int(frame["line"].iloc[index]),
-                              field=field, expected="one row per id", found=frame[field].iloc[index])
-    used = frame[field].isin(set(views[field].astype(str)))
-    kept = frame[used.to_numpy()]
-    summary.stats[f"{path.name}: rows written / read"] = f"{len(kept)} / {len(frame)}"
-    missing = views[field].nunique() - len(kept)
-    if missing:
-        summary.stats[f"{path.name}: {suffix}s of the log without a row"] = int(missing)
-    return AtomicTable(suffix, kept.reset_index(drop=True), {k: v for k, v in types.items() if k in kept})
 
 
 def typed_users(chunk: pd.DataFrame, lines: np.ndarray, path: Path) -> pd.DataFrame:

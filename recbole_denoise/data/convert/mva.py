@@ -57,12 +57,11 @@ import numpy as np
 import pandas as pd
 
 from .features import DenseModality, as_dense_matrix, describe, load_npy, modality_files
+from .columns import number_column, read_csv_log
 from .watch_csv import (
     TIME_FIELD,
     drop_unusable_views,
     find_csv,
-    number_column,
-    read_csv_log,
     watch_columns,
     watch_protocol,
     watch_types,

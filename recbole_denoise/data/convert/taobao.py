@@ -65,6 +65,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from .columns import fail_column, flag_column, number_column, read_csv_log, token_column
 from .feedback_csv import (
     DEFAULT_HISTORY_LENGTH,
     FEEDBACK_INTER_TYPES,
@@ -76,10 +77,8 @@ from .feedback_csv import (
     events_types,
     mark_counts,
 )
-from .kuairand import features_of
 from .protocols import feedback_protocol
 from .reader import header_names, read_delimited
-from .watch_csv import _fail, flag_column, number_column, read_csv_log, token_column
 from .writer import (
     ITEM_FIELD,
     USER_FIELD,
@@ -87,6 +86,7 @@ from .writer import (
     ChunkedTable,
     ConversionError,
     ConversionSummary,
+    features_of,
     finish_conversion,
     start_conversion,
 )
@@ -200,7 +200,7 @@ def read_samples(path: Path, summary: ConversionSummary) -> pd.DataFrame:
         no_click = flag_column(chunk, "nonclk", lines, path)
         disagree = click + no_click != 1
         if disagree.any():
-            _fail(chunk, "clk", disagree, lines, path, "clk and nonclk disagree",
+            fail_column(chunk, "clk", disagree, lines, path, "clk and nonclk disagree",
                   f"clk + nonclk = 1 (nonclk is {chunk['nonclk'].iloc[int(np.flatnonzero(disagree)[0])]})")
         unobserved = np.full(len(chunk), np.nan, dtype=np.float32)  # small types: 26M rows are held
         return pd.DataFrame({USER_FIELD: token_column(chunk, "user", lines, path),
@@ -327,7 +327,7 @@ def behavior_chunk(chunk: pd.DataFrame, lines: np.ndarray, path: Path, kept_user
     btag_codes, btags = pd.factorize(chunk["btag"].to_numpy(dtype=object))
     bad_btag = ~np.isin(btags, BTAGS)
     if bad_btag.any():
-        _fail(chunk, "btag", bad_btag[btag_codes], lines, path, "bad btag", " / ".join(BTAGS))
+        fail_column(chunk, "btag", bad_btag[btag_codes], lines, path, "bad btag", " / ".join(BTAGS))
     user_codes, users = pd.factorize(chunk["user"].to_numpy(dtype=object))
     user_in_samples = kept_users.get_indexer(users)[user_codes]  # -1: not a sample user
     of_sample_user = user_in_samples >= 0

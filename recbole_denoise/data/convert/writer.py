@@ -42,7 +42,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from array import array
 from dataclasses import dataclass, field
@@ -397,6 +396,26 @@ class AtomicTable:
 
     def header(self) -> str:
         return "\t".join(f"{name}:{ftype}" for name, ftype in self.types.items())
+
+
+DUPLICATE_FEATURE = "listed twice"
+
+
+def features_of(frame: pd.DataFrame, field: str, views: pd.DataFrame, suffix: str, path: Path,
+                summary: ConversionSummary, types: Dict[str, str]) -> AtomicTable:
+    """Rows of the ids in the kept log; a repeated id is an error naming its line."""
+    repeated = frame[field].duplicated().to_numpy()
+    if repeated.any():
+        index = int(np.flatnonzero(repeated)[0])
+        raise ConversionError(f"id {DUPLICATE_FEATURE}", file=path, line=int(frame["line"].iloc[index]),
+                              field=field, expected="one row per id", found=frame[field].iloc[index])
+    used = frame[field].isin(set(views[field].astype(str)))
+    kept = frame[used.to_numpy()]
+    summary.stats[f"{path.name}: rows written / read"] = f"{len(kept)} / {len(frame)}"
+    missing = views[field].nunique() - len(kept)
+    if missing:
+        summary.stats[f"{path.name}: {suffix}s of the log without a row"] = int(missing)
+    return AtomicTable(suffix, kept.reset_index(drop=True), {k: v for k, v in types.items() if k in kept})
 
 
 def _split_parts(tables: Sequence[AtomicTable]) -> List[str]:

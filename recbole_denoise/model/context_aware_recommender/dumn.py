@@ -90,7 +90,7 @@ Ablations (yaml switches; the paper's names)
 import torch
 from recbole.model.abstract_recommender import ContextRecommender
 from recbole.model.layers import MLPLayers
-from recbole.utils import FeatureSource, FeatureType, InputType
+from recbole.utils import FeatureSource, InputType
 from torch import nn
 
 from recbole_denoise.data.feedback_dataset import FeedbackHistoryDataset
