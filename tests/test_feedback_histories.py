@@ -140,6 +140,9 @@ def test_bad_inputs_are_errors_naming_the_problem():
     with pytest.raises(ValueError, match="user ids must lie in \\[0, 2\\)"):
         FeedbackHistories.from_events(torch.tensor([2]), torch.tensor([1.0], dtype=torch.float64),
                                       torch.tensor([0]), {"item_id": torch.tensor([1])}, n_users=2)
+    for user in (3, -1):  # past the last user; -1 would otherwise read the last user's events
+        with pytest.raises(ValueError, match=f"user ids must lie in \\[0, 3\\).*got {user}"):
+            histories.window("click", *query([1, user], [5.0, 5.0]), 2)
     with pytest.raises(ValueError, match="kinds must index KINDS"):
         FeedbackHistories.from_events(torch.tensor([1]), torch.tensor([1.0], dtype=torch.float64),
                                       torch.tensor([4]), {"item_id": torch.tensor([1])}, n_users=2)

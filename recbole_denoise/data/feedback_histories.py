@@ -187,7 +187,12 @@ class FeedbackHistories(torch.nn.Module):
         if times.dtype != torch.float64:
             # float32 rounds a Taobao second (1.49e9) to 128 s: ties would leak
             raise ValueError(f"times must be float64 (exact timestamps), got {times.dtype}")
-        return users.to(self.device, torch.long), times.to(self.device)
+        users = users.to(self.device, torch.long)
+        outside = (users < 0) | (users >= self.n_users)
+        if outside.any():  # would index past the offsets, or wrap around to the last user
+            raise ValueError(f"user ids must lie in [0, {self.n_users}) (the histories' users), got "
+                             f"{int(users[outside][0])}")
+        return users, times.to(self.device)
 
     def extra_repr(self):
         counts = ", ".join(f"{kind}={getattr(self, f'{kind}_keys').numel()}" for kind in KINDS)
