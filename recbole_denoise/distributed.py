@@ -185,6 +185,11 @@ def wrap_model(config, model):
     Wrapping broadcasts rank 0's parameters, so every process starts from them."""
     if config["device"].type == "cuda":
         return DistributedDataParallel(model, device_ids=[config["local_rank"]])
+    if is_main_process(config) and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        # SyncBatchNorm runs on GPUs only: on the CPU each process normalises its own rows
+        getLogger().warning(
+            f"{type(model).__name__} has BatchNorm layers: on the CPU their batch statistics are per process "
+            f"(SyncBatchNorm needs GPUs), so its results differ from a single-process run")
     return DistributedDataParallel(model)
 
 

@@ -150,3 +150,19 @@ def test_two_process_tce_training_is_close_to_one_process(tmp_path, monkeypatch)
 def test_impossible_launches_are_named_before_any_process_starts(launch, named):
     with pytest.raises(SettingError, match=named):
         run_recbole_denoise(model="GMF", dataset="ml-100k", config_dict=QUIET, **launch)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_cpu_wrapping_warns_that_batch_norm_statistics_stay_per_process(batch_norm, tmp_path, caplog):
+    layers = [torch.nn.Linear(3, 3)] + ([torch.nn.BatchNorm1d(3)] if batch_norm else [])
+    config = {"device": torch.device("cpu"), "local_rank": 0, "offset": 0, "single_spec": False}
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        with caplog.at_level("WARNING"):
+            distributed.wrap_model(config, torch.nn.Sequential(*layers))
+    finally:
+        torch.distributed.destroy_process_group()
+    warned = [r.getMessage() for r in caplog.records if "BatchNorm" in r.getMessage()]
+    assert warned == (["Sequential has BatchNorm layers: on the CPU their batch statistics are per process "
+                       "(SyncBatchNorm needs GPUs), so its results differ from a single-process run"]
+                      if batch_norm else [])
