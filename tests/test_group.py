@@ -26,7 +26,9 @@ SEEDS = [2020, 2021, 2022]
 
 
 def write_spec(folder, data_path, seeds=SEEDS, bad_variant=True, ce_config=None, **extra):
-    variants = [{"label": "CE", "config": ce_config or {"loss_type": "CE"}}]
+    # a nested setting, which RecBole's Config completes in place
+    ce_config = ce_config or {"loss_type": "CE", "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
+    variants = [{"label": "CE", "config": ce_config}]
     if bad_variant:
         variants.append({"label": "bad", "config": {"epochs": -1}})  # rejected by the settings check
     spec = {
@@ -330,3 +332,35 @@ def test_an_empty_variant_label_is_the_models_own_row(tmp_path):
                       baseline="GMF")
     spec = load_spec(path)
     assert spec.labels == ["GMF", "GMF TCE"] and spec.runs[0].variant == ""
+
+
+def test_paired_p_value_against_hand_computation_and_degenerate_pairs():
+    from recbole_denoise.group.report import paired_p_value
+
+    # differences 0.1, 0.2, 0.3: mean 0.2, sample std 0.1, t = 0.2 / (0.1 / sqrt 3) = 3.4641,
+    # two-sided p with 2 degrees of freedom = 1 - t / sqrt(t^2 + 2) = 0.07418
+    rows, baseline = {1: 0.6, 2: 0.7, 3: 0.8}, {1: 0.5, 2: 0.5, 3: 0.5}
+    assert paired_p_value(rows, baseline) == pytest.approx(0.0741799, rel=1e-5)
+    # the same difference at every seed (deterministic rankers, fixed split): no test
+    assert paired_p_value({1: 0.6, 2: 0.6, 3: 0.6}, baseline) is None
+    assert paired_p_value(baseline, baseline) is None
+    assert paired_p_value({1: 0.6}, baseline) is None  # one pair
+
+
+def test_descriptive_columns_get_no_test_and_no_bold(grid, tmp_path):
+    from recbole_denoise.group.report import summarize, to_markdown
+
+    spec_path, out, _ = grid
+    raw = yaml.safe_load(open(spec_path))
+    raw["descriptive"] = ["ndcg@10"]
+    edited = tmp_path / "tiny.yaml"
+    edited.write_text(yaml.safe_dump(raw))
+    spec = load_spec(str(edited))
+    summary = summarize(spec, out)
+    rows = {row["label"]: row for row in summary["planted"]["tables"][0]["rows"]}
+    ndcg, recall = rows["GMF CE"]["metrics"]["ndcg@10"], rows["GMF CE"]["metrics"]["recall@10"]
+    assert ndcg["p"] is None and not any(row["metrics"]["ndcg@10"].get("best") for row in rows.values())
+    assert recall["p"] is not None and any(row["metrics"]["recall@10"].get("best") for row in rows.values())
+    markdown = to_markdown(spec, summary)
+    assert f"| {ndcg['mean']:.4g} ± {ndcg['std']:.3g} |" in markdown
+    assert "(ndcg@10 describe the runs: no test, no bold)" in markdown

@@ -16,6 +16,10 @@ from recbole_denoise.group.store import RunStore
 
 # metrics where smaller is better: RecBole's list (recbole.evaluator.register.smaller_metrics)
 SMALLER_IS_BETTER = ("averagepopularity", "giniindex", "logloss", "mae", "rmse")
+# columns that describe a run rather than score it (the own-items evaluator's tie share and
+# user counts): no test against the baseline and no best mark, whatever the table says;
+# a spec adds its own under ``descriptive``
+DESCRIPTIVE = ("tied_pair_share", "users_ranked", "users_skipped")
 # metric prefixes that read another part of a run record than its test result
 PREFIXES = {"valid/": "best_valid_result", "denoising/": "denoising"}
 
@@ -35,11 +39,13 @@ def metric_value(record, metric):
 
 def paired_p_value(values, baseline_values):
     """Two-sided p-value of ``scipy.stats.ttest_rel`` over the seeds present in both
-    ``{seed: value}`` maps; ``None`` with fewer than two pairs or no variance."""
+    ``{seed: value}`` maps; ``None`` with fewer than two pairs or when every pair differs
+    by the same amount (e.g. two deterministic rankers on a fixed split: the t statistic
+    is infinite and scipy's p of 0 would claim certainty from a degenerate sample)."""
     from scipy.stats import ttest_rel
 
     seeds = sorted(set(values) & set(baseline_values))
-    if len(seeds) < 2:
+    if len(seeds) < 2 or len({values[s] - baseline_values[s] for s in seeds}) == 1:
         return None
     p_value = float(ttest_rel([values[s] for s in seeds], [baseline_values[s] for s in seeds]).pvalue)
     return p_value if math.isfinite(p_value) else None
@@ -91,16 +97,22 @@ def _mark_tests_and_best(spec, rows, metrics, baseline_label, mark_best=True):
     smaller = set(SMALLER_IS_BETTER) | set(spec.smaller_is_better)
     baseline = next((row for row in rows if row["label"] == baseline_label), None)
     for metric in metrics:
+        descriptive = is_descriptive(spec, metric)
         for row in rows:
             cell = row["metrics"][metric]
+            cell["descriptive"] = descriptive
             cell["p"] = (paired_p_value(cell["values"], baseline["metrics"][metric]["values"])
-                         if baseline is not None and row is not baseline else None)
+                         if baseline is not None and row is not baseline and not descriptive else None)
         means = [row["metrics"][metric]["mean"] for row in rows if row["metrics"][metric]["mean"] is not None]
-        if means and mark_best:
+        if means and mark_best and not descriptive:
             best = round(min(means) if {metric, _base(metric)} & smaller else max(means), 4)
             for row in rows:
                 mean = row["metrics"][metric]["mean"]
                 row["metrics"][metric]["best"] = mean is not None and round(mean, 4) == best
+
+
+def is_descriptive(spec, metric):
+    return metric in DESCRIPTIVE or metric in spec.descriptive
 
 
 def write_report(spec, out, command=None, report_command=None):
@@ -140,7 +152,11 @@ def format_p(p_value):
 
 
 def format_mean_std(cell):
-    return "n/a" if cell["mean"] is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+    if cell["mean"] is None:
+        return "n/a"
+    if cell.get("descriptive"):  # counts and shares: no padding to four decimals
+        return f"{cell['mean']:.4g} ± {cell['std']:.3g}"
+    return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
 
 
 def to_markdown(spec, summary, command=None, report_command=None):
@@ -173,7 +189,8 @@ def _markdown_table(table):
             text = format_mean_std(cell)
             if cell.get("best"):
                 text = f"**{text}**"
-            if table["baseline"] and row["label"] != table["baseline"] and cell["mean"] is not None:
+            if table["baseline"] and row["label"] != table["baseline"] and cell["mean"] is not None \
+                    and not cell.get("descriptive"):
                 text += f" (p {format_p(cell['p'])})"
             cells.append(text)
         lines.append(f"| {_row_name(table, row)} | {row['runs']}/{row['of']} | " + " | ".join(cells)
@@ -224,9 +241,9 @@ def _latex_table(spec, dataset, table):
             if cell["mean"] is None:
                 cells.append("n/a")
                 continue
-            mean = f"{cell['mean']:.4f}"
-            text = (rf"\textbf{{{mean}}}" if cell.get("best") else mean) + rf" $\pm$ {cell['std']:.4f}"
-            if table["baseline"] and row["label"] != table["baseline"]:
+            mean, std = format_mean_std(cell).split(" ± ")
+            text = (rf"\textbf{{{mean}}}" if cell.get("best") else mean) + rf" $\pm$ {std}"
+            if table["baseline"] and row["label"] != table["baseline"] and not cell.get("descriptive"):
                 text += rf" {{\scriptsize ($p$ {format_p(cell['p'])})}}"
             cells.append(text)
         lines.append(_tex(_row_name(table, row)) + " & " + " & ".join(cells) + r" \\")
@@ -240,7 +257,11 @@ def _legend(spec):
     if any(table.baseline for table in spec.tables):
         text += ("; p: two-sided paired t-test over seeds against the row marked (baseline) "
                  "(`scipy.stats.ttest_rel`)")
-    return text + "; the best mean per column of a table in bold."
+    text += "; the best mean per column of a table in bold"
+    shown = [m for table in spec.tables for m in (table.metrics or ()) if is_descriptive(spec, m)]
+    if shown:
+        text += f" ({', '.join(dict.fromkeys(shown))} describe the runs: no test, no bold)"
+    return text + "."
 
 
 def _row_name(table, row):

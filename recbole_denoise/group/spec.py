@@ -40,7 +40,7 @@ import yaml
 # what a run gets unless the spec says otherwise
 RUN_DEFAULTS = {"state": "ERROR", "show_progress": False}
 SPEC_KEYS = ("name", "datasets", "seeds", "metrics", "baseline", "settings", "config_files", "models",
-             "smaller_is_better", "tables", "description")
+             "smaller_is_better", "descriptive", "tables", "description")
 TABLE_KEYS = ("title", "rows", "metrics", "baseline", "mark_best")
 MODEL_KEYS = ("model", "label", "config", "variants")
 VARIANT_KEYS = ("label", "config")
@@ -103,6 +103,7 @@ class Spec:
     labels: list  # row labels in spec order
     runs: list
     smaller_is_better: list = field(default_factory=list)
+    descriptive: list = field(default_factory=list)  # columns without a test or a best
     tables: list = field(default_factory=list)
     description: str = ""
 
@@ -174,6 +175,7 @@ def parse_spec(raw, path="<spec>"):
     return Spec(name=str(name), path=path, datasets=dataset_labels, seeds=list(raw["seeds"]),
                 metrics=metrics, baseline=baseline, labels=labels, runs=runs,
                 smaller_is_better=[str(m).lower() for m in raw.get("smaller_is_better") or []],
+                descriptive=[str(m).lower() for m in raw.get("descriptive") or []],
                 tables=tables, description=str(raw.get("description") or "").strip())
 
 
