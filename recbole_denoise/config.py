@@ -13,6 +13,7 @@ value, origin and what is expected; a key that nothing reads is a WARNING naming
 closest known key. ``use_gpu`` ends up saying whether the run uses a GPU.
 """
 
+import copy
 import logging
 import os
 import sys
@@ -27,6 +28,12 @@ from recbole_denoise.utils import get_model, properties_dir, find_dataset_dir
 
 class Config(RecBoleConfig):
     """RecBole's configurator, extended with this package's properties and models."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        # RecBole completes nested settings in place (train_neg_sample_args gains alpha,
+        # dynamic, candidate_num): work on a copy, so a caller's dict (a group spec's run,
+        # a benchmark's base settings) stays what the caller wrote
+        super().__init__(model, dataset, config_file_list, copy.deepcopy(config_dict))
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

@@ -183,3 +183,13 @@ def test_use_gpu_on_a_machine_without_one_is_a_warning_and_the_config_says_cpu(q
                                                                      if k != "use_gpu"})
     assert config["use_gpu"] is False
     assert not any("use_gpu" in r.getMessage() for r in caplog.records)
+
+
+def test_config_leaves_the_callers_dict_as_written():
+    # RecBole completes train_neg_sample_args in place; a group rerun compares the spec's
+    # settings with the saved ones, so they must stay what the caller wrote
+    settings = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "use_gpu": False}
+    config = Config(model="BPR", dataset="ml-100k", config_dict=settings)
+    assert settings == {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}, "use_gpu": False}
+    assert config["train_neg_sample_args"]["sample_num"] == 1
+    assert {"alpha", "dynamic", "candidate_num"} <= set(config["train_neg_sample_args"])

@@ -2,9 +2,7 @@
 run's json file holds. The same function runs as a Ray task and, with ``--backend local``,
 in the driver's own process."""
 
-import copy
 import glob
-import json
 import math
 import os
 import platform
@@ -32,17 +30,13 @@ def execute_run(run, checkpoint_dir, threads=1, cwd=None, gpu_ids=None):
     if cwd and os.path.isdir(cwd):
         os.chdir(cwd)
     torch.set_num_threads(threads)
-    # RecBole's Config fills nested settings in place (train_neg_sample_args gains alpha,
-    # dynamic, candidate_num): a run works on a copy, so the saved inputs stay the spec's
-    # and a rerun recognises the run as finished
-    inputs = json.loads(json.dumps(run.inputs()))
-    config = copy.deepcopy(dict(run.config_dict, checkpoint_dir=checkpoint_dir))
+    config = dict(run.config_dict, checkpoint_dir=checkpoint_dir)
     if gpu_ids:
         config.setdefault("use_gpu", True)
         config["gpu_id"] = ",".join(str(gpu) for gpu in gpu_ids)
     record = {
         "id": run.run_id, "label": run.label, "model": run.model, "variant": run.variant,
-        "dataset": run.dataset, "seed": run.seed, "inputs": inputs,
+        "dataset": run.dataset, "seed": run.seed, "inputs": run.inputs(),
         "checkpoint_dir": checkpoint_dir, "threads": threads, "host": platform.node(), "pid": os.getpid(),
     }
     reset_peak_memory()
