@@ -52,7 +52,7 @@ def read_csv_log(
 
 
 def fail_column(chunk: pd.DataFrame, column: str, bad: np.ndarray, lines: np.ndarray, path: Path, problem: str,
-          expected: str):
+                expected: str):
     index = int(np.flatnonzero(bad)[0])
     raise ConversionError(problem, file=path, line=int(lines[index]), field=column, expected=expected,
                           found=chunk[column].iloc[index])
